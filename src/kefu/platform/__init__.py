@@ -1,0 +1,1 @@
+"""The platform kernel: database, events, jobs, realtime, web and errors. Imports no feature."""
