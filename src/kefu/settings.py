@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = Field("kefu", description="Prefix of every Redis key and channel kefu uses.")
     secret_key: str | None = Field(
-        None, description="Signs cookies and tokens; generated into the data dir on first run when unset."
+        None,
+        description="Signs CSRF tokens and flash cookies; generated into the data dir when unset.",
     )
     host: str = Field("127.0.0.1", description="Address `kefu serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `kefu serve` listens on.")

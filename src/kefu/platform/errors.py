@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from kefu.platform.i18n import N_
+
 
 class DomainError(Exception):
     """Base of every error a user may see; never carries a stack trace to them."""
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad-request"
-    title: ClassVar[str] = "Bad request"
+    title: ClassVar[str] = N_("Bad request")
 
     def __init__(self, message: str, *, params: Mapping[str, Any] | None = None, **extra: Any) -> None:
         super().__init__(message)
@@ -28,7 +30,7 @@ class DomainError(Exception):
 class InvalidInput(DomainError):
     status = 422
     code = "invalid-input"
-    title = "Invalid input"
+    title = N_("Invalid input")
 
     def __init__(
         self,
@@ -45,43 +47,43 @@ class InvalidInput(DomainError):
 class NotAuthenticated(DomainError):
     status = 401
     code = "not-authenticated"
-    title = "Login required"
+    title = N_("Login required")
 
 
 class PermissionDenied(DomainError):
     status = 403
     code = "permission-denied"
-    title = "Permission denied"
+    title = N_("Permission denied")
 
 
 class NotFound(DomainError):
     status = 404
     code = "not-found"
-    title = "Not found"
+    title = N_("Not found")
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-    title = "Conflict"
+    title = N_("Conflict")
 
 
 class CsrfFailed(DomainError):
     status = 403
     code = "csrf-failed"
-    title = "Security check failed"
+    title = N_("Security check failed")
 
 
 class TooLarge(DomainError):
     status = 413
     code = "too-large"
-    title = "Request too large"
+    title = N_("Request too large")
 
 
 class RateLimited(DomainError):
     status = 429
     code = "rate-limited"
-    title = "Too many attempts"
+    title = N_("Too many attempts")
 
     def __init__(self, message: str, *, retry_after: int, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(message, params=params)
@@ -91,21 +93,21 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"
-    title = "Service unavailable"
+    title = N_("Service unavailable")
 
 
 # Titles for statuses raised by the framework itself (unknown route, wrong method…).
 HTTP_TITLES: dict[int, str] = {
-    400: "Bad request",
-    401: "Login required",
-    403: "Permission denied",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Request too large",
-    415: "Unsupported media type",
-    422: "Invalid input",
-    429: "Too many attempts",
-    500: "Internal error",
-    503: "Service unavailable",
+    400: N_("Bad request"),
+    401: N_("Login required"),
+    403: N_("Permission denied"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Request too large"),
+    415: N_("Unsupported media type"),
+    422: N_("Invalid input"),
+    429: N_("Too many attempts"),
+    500: N_("Internal error"),
+    503: N_("Service unavailable"),
 }

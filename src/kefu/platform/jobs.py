@@ -39,6 +39,7 @@ from kefu.platform.backends import Broker
 from kefu.platform.db import Base, Database, utcnow
 from kefu.platform.errors import Conflict, NotFound
 from kefu.platform.events import Event, EventDispatcher, record_event
+from kefu.platform.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ class JobStatus(StrEnum):
     running = "running"
     done = "done"
     dead = "dead"
+
+
+STATUS_LABELS: dict[str, str] = {
+    JobStatus.queued: N_("Queued"),
+    JobStatus.running: N_("Running"),
+    JobStatus.done: N_("Done"),
+    JobStatus.dead: N_("Dead"),
+}
 
 
 class Job(Base):

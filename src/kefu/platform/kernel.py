@@ -63,7 +63,9 @@ class Kernel:
         )
         wire_wakeups(dispatcher, broker)
         metrics = Metrics()
-        templates = Templates([KERNEL_TEMPLATES, *template_dirs], secret=settings.secret)
+        templates = Templates(
+            [KERNEL_TEMPLATES, *template_dirs], secret=settings.secret, secure_cookies=settings.https
+        )
         return cls(settings, db, broker, dispatcher, registry, runner, metrics, templates, services=services)
 
     def enable_realtime(self, authenticate: Authenticator, authorize: TopicAuthorizer) -> RealtimeHub:

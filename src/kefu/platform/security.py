@@ -100,8 +100,12 @@ class CSRFMiddleware:
         secure: bool,
         exempt: Callable[[str], bool] = lambda path: False,
         respond_error: ErrorResponder,
+        credential_cookies: frozenset[str] = frozenset(),
+        api_prefix: str = "/api/",
     ) -> None:
         self.app = app
+        self.credential_cookies = credential_cookies
+        self.api_prefix = api_prefix
         self.signer = signer
         self.secure = secure
         self.exempt = exempt
@@ -118,13 +122,22 @@ class CSRFMiddleware:
             seed = secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_seed"] = seed
 
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                current = scope.get("state", {}).get("csrf_seed", seed)
+                MutableHeaders(scope=message).append("set-cookie", csrf_cookie(current, secure=self.secure))
+            await send(message)
+
+        # A browser without the cookie gets one with whatever answer it receives, the
+        # "security check failed" page included, so that page's own forms work.
+        sender = send_with_cookie if fresh else send
         method = scope["method"]
         headers = dict(scope.get("headers", []))
-        if method not in SAFE_METHODS and b"authorization" not in headers and not self.exempt(scope["path"]):
+        if method not in SAFE_METHODS and self._needs_check(scope["path"], headers, jar):
             try:
                 body = await _read_body(receive)
             except TooLarge as exc:
-                await self.respond_error(exc, scope, _replay(b""), send)
+                await self.respond_error(exc, scope, _replay(b""), sender)
                 return
             submitted = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1") or _form_token(headers, body)
             expected = self.signer.digest(seed)
@@ -132,17 +145,19 @@ class CSRFMiddleware:
                 error = CsrfFailed(
                     "The form has expired or came from another site. Reload the page and try again."
                 )
-                await self.respond_error(error, scope, _replay(body), send)
+                await self.respond_error(error, scope, _replay(body), sender)
                 return
             receive = _replay(body)
 
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and fresh:
-                current = scope.get("state", {}).get("csrf_seed", seed)
-                MutableHeaders(scope=message).append("set-cookie", csrf_cookie(current, secure=self.secure))
-            await send(message)
+        await self.app(scope, receive, sender)
 
-        await self.app(scope, receive, send_with_cookie if fresh else send)
+    def _needs_check(self, path: str, headers: dict[bytes, bytes], jar: SimpleCookie) -> bool:
+        if b"authorization" in headers or self.exempt(path):
+            return False  # a token in a header is no ambient credential a forged request could ride on
+        if path.startswith(self.api_prefix):
+            # An API call without the login cookie acts for nobody: authentication answers it.
+            return any(name in jar for name in self.credential_cookies)
+        return True  # every HTML form, login included (login CSRF)
 
 
 def csrf_cookie(seed: str, *, secure: bool) -> str:

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from kefu.platform import i18n
 from kefu.platform.errors import HTTP_TITLES, DomainError, InvalidInput, RateLimited
+from kefu.platform.i18n import N_
 from kefu.platform.observability import current_request_id
 from kefu.platform.security import Signer, csrf_token_for
 
@@ -37,7 +38,15 @@ ContextProcessor = Callable[[Request], Awaitable[Mapping[str, Any]]]
 class Templates:
     """The Jinja environment over the kernel's templates and every feature's ``templates/``."""
 
-    def __init__(self, directories: Iterable[Path], *, secret: str, static_version: str = "0") -> None:
+    def __init__(
+        self,
+        directories: Iterable[Path],
+        *,
+        secret: str,
+        secure_cookies: bool = False,
+        static_version: str = "0",
+    ) -> None:
+        self.secure_cookies = secure_cookies
         self.env = Environment(
             loader=ChoiceLoader([FileSystemLoader(str(d)) for d in directories]),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -96,6 +105,7 @@ class Templates:
             self.flash_signer.sign([[level, message, params]]),
             max_age=60,
             httponly=True,
+            secure=self.secure_cookies,
             samesite="lax",
             path="/",
         )
@@ -189,7 +199,9 @@ class ErrorRenderer:
         headers: Mapping[str, str],
     ) -> Response:
         if wants_json(request.url.path, request.headers.get("accept", "")):
-            body = problem(status, title, detail, code=code, instance=request.url.path, extra=extra)
+            body = problem(
+                status, title, detail, code=code, instance=request.url.path, extra={"code": code, **extra}
+            )
             return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers))
         if status == 401 and request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -207,7 +219,7 @@ class ErrorRenderer:
             return PlainTextResponse(f"{status} {title}\n{detail}", status_code=status, headers=dict(headers))
 
     async def http_exception(self, request: Request, exc: StarletteHTTPException) -> Response:
-        title = i18n.gettext(HTTP_TITLES.get(exc.status_code, "Error"))
+        title = i18n.gettext(HTTP_TITLES.get(exc.status_code, N_("Error")))
         detail = title
         if exc.status_code == 404:
             detail = i18n.gettext("The page or resource you asked for does not exist.")
@@ -276,7 +288,11 @@ class ErrorRenderer:
 
 
 def _is_data_error(exc: DBAPIError) -> bool:
-    return isinstance(exc, DataError) or "DataError" in type(exc.orig).__name__
+    """PostgreSQL class 22 ("data exception": out of range, invalid text such as NUL…)."""
+    if isinstance(exc, DataError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
 # -- HTML form helpers -------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ class RedisBroker(Broker):
         self._prefix = prefix
         self._history = history
         self._ttl = history_ttl
-        self._client: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # Named, so an operator sees kefu's connections in CLIENT LIST.
+        self._client: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, client_name=prefix)
         self._channels: dict[str, list[Subscription[str]]] = defaultdict(list)
         self._feed: list[Subscription[FeedItem]] = []
         self._pubsub: Any = None
