@@ -5,6 +5,7 @@ Other features use only what is exported here.
 
 from kefu.accounts.access import Permission, Principal, Role, can_follow_topic
 from kefu.accounts.auth import (
+    SESSION_COOKIES,
     CurrentPrincipal,
     MaybePrincipal,
     authenticate_socket,
@@ -18,6 +19,7 @@ from kefu.accounts.queries import count_users_by_role, get_user, has_any_user, l
 from kefu.accounts.service import create_user
 
 __all__ = [
+    "SESSION_COOKIES",
     "CurrentPrincipal",
     "LoginsRevoked",
     "MaybePrincipal",

@@ -24,6 +24,9 @@ from kefu.platform.realtime import Subscriber
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
+SESSION_COOKIES = frozenset({"kefu_session", "__Host-kefu_session"})
+
+
 def session_cookie_name(https: bool) -> str:
     # The __Host- prefix pins the cookie to this exact host, path / and HTTPS.
     return "__Host-kefu_session" if https else "kefu_session"

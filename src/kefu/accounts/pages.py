@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -41,6 +42,7 @@ ViewTeams = Annotated[Principal, Depends(require(Permission.teams_view))]
 ManageTeams = Annotated[Principal, Depends(require(Permission.teams_manage))]
 ViewRoles = Annotated[Principal, Depends(require(Permission.roles_view))]
 EditProfile = Annotated[Principal, Depends(require(Permission.profile_edit))]
+ManageTokens = Annotated[Principal, Depends(require(Permission.tokens_manage))]
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -48,6 +50,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def _search_text(raw: str | None) -> str | None:
+    """Text to search for, without control characters (PostgreSQL cannot compare a NUL)."""
+    text = "".join(ch for ch in (raw or "")[:100] if unicodedata.category(ch) != "Cc")
+    return text.strip() or None
 
 
 def _id(value: int) -> int:
@@ -102,6 +110,11 @@ class TeamValues:
         if team is None:
             return cls("", "", [])
         return cls(team.name, team.description, [u.id for u in team.members])
+
+
+def _partial(request: Request) -> bool:
+    """An htmx swap wants the fragment; a history restore (back button) wants the whole page."""
+    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
 
 
 def _role_options() -> list[tuple[str, str]]:
@@ -191,7 +204,7 @@ async def switch_language(request: Request, kernel: KernelDep, principal: MaybeP
     locale = form.text("locale")
     if locale not in LOCALES:
         raise InvalidInput("Choose a language.", field="locale")
-    if principal is not None:
+    if principal is not None and principal.can(Permission.profile_edit):
         async with kernel.db.transaction() as session:
             await service.update_profile(session, principal, locale=locale)
     response = RedirectResponse(safe_next(form.text("next")), status_code=303)
@@ -229,10 +242,14 @@ async def account(request: Request, kernel: KernelDep, principal: CurrentPrincip
 @router.post("/account/profile")
 async def account_profile(request: Request, kernel: KernelDep, principal: EditProfile) -> Response:
     form = await Form.read(request)
+    locales = form.texts("locale")  # "" is a choice too: as the browser asks
     try:
         async with kernel.db.transaction() as session:
             user = await service.update_profile(
-                session, principal, name=form.text("name", max_length=200), locale=form.text("locale") or None
+                session,
+                principal,
+                name=form.text("name", max_length=200),
+                locale=locales[0] if locales else None,
             )
     except FORM_ERRORS as exc:
         return await _account_page(
@@ -241,6 +258,8 @@ async def account_profile(request: Request, kernel: KernelDep, principal: EditPr
     response = kernel.templates.redirect("/account", message="Your profile was saved.")
     if user.locale:
         _set_lang_cookie(response, kernel, user.locale)
+    else:
+        response.delete_cookie(LANG_COOKIE, path="/", secure=kernel.settings.https)
     return response
 
 
@@ -267,7 +286,7 @@ async def account_password(request: Request, kernel: KernelDep, principal: EditP
 
 @router.post("/account/sessions/{session_id}/revoke")
 async def account_revoke_session(
-    request: Request, kernel: KernelDep, principal: CurrentPrincipal, session_id: int
+    request: Request, kernel: KernelDep, principal: EditProfile, session_id: int
 ) -> Response:
     async with kernel.db.transaction() as session:
         await service.revoke_session(session, principal, _id(session_id))
@@ -275,28 +294,31 @@ async def account_revoke_session(
 
 
 @router.post("/account/logout-everywhere")
-async def account_logout_everywhere(
-    request: Request, kernel: KernelDep, principal: CurrentPrincipal
-) -> Response:
+async def account_logout_everywhere(request: Request, kernel: KernelDep, principal: EditProfile) -> Response:
     async with kernel.db.transaction() as session:
         await service.logout_everywhere(session, principal.actor, principal.user_id)
     response = kernel.templates.redirect("/login", message="You have been logged out everywhere.")
-    response.delete_cookie(session_cookie_name(kernel.settings.https), path="/")
+    response.delete_cookie(
+        session_cookie_name(kernel.settings.https), path="/", secure=kernel.settings.https, httponly=True
+    )
     return response
 
 
 @router.post("/account/tokens")
-async def account_create_token(request: Request, kernel: KernelDep, principal: CurrentPrincipal) -> Response:
+async def account_create_token(request: Request, kernel: KernelDep, principal: ManageTokens) -> Response:
     form = await Form.read(request)
+    expires_days = form.integer("expires_days")
     try:
-        principal.require(Permission.tokens_manage)
+        if expires_days is None and form.text("expires_days").strip():
+            # Typed but no whole number ("-5", "soon"): refused, not quietly a token that never expires.
+            raise InvalidInput("Expiry must be between 1 and 3650 days.", field="expires_days")
         async with kernel.db.transaction() as session:
             _, raw = await service.create_api_token(
                 session,
                 principal,
                 name=form.text("name", max_length=200),
                 scopes=form.texts("scopes"),
-                expires_days=form.integer("expires_days"),
+                expires_days=expires_days,
             )
     except FORM_ERRORS as exc:
         return await _account_page(
@@ -307,7 +329,7 @@ async def account_create_token(request: Request, kernel: KernelDep, principal: C
 
 @router.post("/account/tokens/{token_id}/revoke")
 async def account_revoke_token(
-    request: Request, kernel: KernelDep, principal: CurrentPrincipal, token_id: int
+    request: Request, kernel: KernelDep, principal: ManageTokens, token_id: int
 ) -> Response:
     async with kernel.db.transaction() as session:
         await service.revoke_api_token(session, principal, _id(token_id))
@@ -322,7 +344,7 @@ async def users_page(request: Request, kernel: KernelDep, principal: ViewUsers) 
     team = params.get("team")
     status = params.get("status", "active")
     filters = queries.UserFilter(
-        text=(params.get("q") or "")[:100] or None,
+        text=_search_text(params.get("q")),
         role=Role(role) if role is not None and role in Role._value2member_map_ else None,
         team_id=int(team) if team and team.isdigit() and len(team) < 10 else None,
         active={"active": True, "inactive": False}.get(status),
@@ -339,7 +361,7 @@ async def users_page(request: Request, kernel: KernelDep, principal: ViewUsers) 
         "role_labels": ROLE_LABELS,
         "can_manage": principal.can(Permission.users_manage),
     }
-    template = "accounts/users_table.html" if request.headers.get("hx-request") else "accounts/users.html"
+    template = "accounts/users_table.html" if _partial(request) else "accounts/users.html"
     return await kernel.templates.render(request, template, context)
 
 
@@ -477,7 +499,10 @@ async def _team_form(
     status: int = 200,
 ) -> Response:
     async with kernel.db.reader() as session:
-        users = await queries.list_users(session, queries.UserFilter(active=True), limit=1000)
+        users = list(await queries.list_users(session, queries.UserFilter(active=True), limit=1000))
+    if team is not None:
+        # Deactivated members stay listed (and ticked), so saving the form does not drop them.
+        users += [u for u in team.members if not u.is_active]
     if values is None:
         values = TeamValues.of_team(team)
     context = {

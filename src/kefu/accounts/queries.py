@@ -40,7 +40,7 @@ async def list_users(
         pattern = filters.text.strip()
         stmt = stmt.where(
             or_(
-                User.name.contains(pattern, autoescape=True),
+                User.name.icontains(pattern, autoescape=True),
                 User.email.contains(pattern.lower(), autoescape=True),
             )
         )

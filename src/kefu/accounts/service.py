@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -76,6 +78,17 @@ async def _teams(session: AsyncSession, team_ids: Iterable[int]) -> list[Team]:
     return teams
 
 
+async def _flush_unique(session: AsyncSession, table: str, column: str, message: str) -> None:
+    """Write now; a unique value another transaction took meanwhile is a Conflict, not a crash."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # PostgreSQL names the constraint (uq_users_email), SQLite the column (users.email).
+        if f"{table}_{column}" not in str(exc.orig) and f"{table}.{column}" not in str(exc.orig):
+            raise
+        raise Conflict(message, field=column) from None
+
+
 async def _email_taken(session: AsyncSession, email: str, *, except_id: int | None = None) -> bool:
     stmt = select(User.id).where(User.email == email)
     if except_id is not None:
@@ -118,7 +131,7 @@ async def create_user(
     )
     user.teams = await _teams(session, team_ids)
     session.add(user)
-    await session.flush()
+    await _flush_unique(session, "users", "email", "A user with this email already exists.")
     record_audit(
         session,
         actor,
@@ -196,6 +209,8 @@ async def update_user(
             changed["locale"] = new_locale
     if not changed:
         return user
+    if "email" in changed:
+        await _flush_unique(session, "users", "email", "A user with this email already exists.")
     user.updated_at = utcnow()
     record_audit(
         session,
@@ -236,7 +251,7 @@ async def change_own_password(session: AsyncSession, principal: Principal, curre
         raise InvalidInput("The current password is wrong.", field="current_password")
     if current == new:
         raise InvalidInput("Choose a password different from the current one.", field="new_password")
-    passwords.check_policy(new, email=user.email, name=user.name)
+    passwords.check_policy(new, email=user.email, name=user.name, field="new_password")
     user.password_hash = await passwords.hash_password(new)
     user.password_changed_at = user.updated_at = utcnow()
     record_audit(
@@ -269,6 +284,11 @@ async def _throttle_rows(session: AsyncSession, keys: Sequence[str]) -> dict[str
     return {row.key: row for row in rows}
 
 
+def _printable(text: str) -> str:
+    """Control characters (a NUL, which PostgreSQL cannot store) shown as U+FFFD: no account has them."""
+    return "".join("\ufffd" if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
+
+
 async def login(
     session: AsyncSession,
     *,
@@ -282,7 +302,7 @@ async def login(
 ) -> LoginResult:
     """Check a password login. Returns (rather than raises) failures so the throttle state commits."""
     now = utcnow()
-    address = (email or "").strip().lower()[:254]
+    address = _printable((email or "").strip().lower()[:254])
     keys = [f"account:{address}", f"ip:{ip or '-'}"]
     limits = {keys[0]: max_failures, keys[1]: max_failures * IP_FAILURE_FACTOR}
     rows = await _throttle_rows(session, keys)
@@ -543,7 +563,7 @@ async def create_team(
     team = Team(name=name, description=_clean_description(description), created_at=utcnow())
     team.members = await _users(session, member_ids)
     session.add(team)
-    await session.flush()
+    await _flush_unique(session, "teams", "name", "A team with this name already exists.")
     record_audit(session, actor, "team.created", target_type="team", target_id=team.id, target_label=name)
     record_event(session, TeamChanged(team.id, team.name, tuple(sorted(u.id for u in team.members))))
     return team
@@ -577,6 +597,8 @@ async def update_team(
         if {u.id for u in members} != {u.id for u in team.members}:
             team.members = members
             changed["member_ids"] = sorted(u.id for u in members)
+    if "name" in changed:
+        await _flush_unique(session, "teams", "name", "A team with this name already exists.")
     if changed:
         record_audit(
             session,

@@ -50,7 +50,9 @@ async def admin_overview(request: Request, kernel: KernelDep, principal: Current
             await kernel_jobs.count_jobs_by_status(session) if principal.can(Permission.jobs_manage) else None
         )
     return await kernel.templates.render(
-        request, "admin/overview.html", {"recent": recent, "job_counts": job_counts}
+        request,
+        "admin/overview.html",
+        {"recent": recent, "job_counts": job_counts, "status_labels": kernel_jobs.STATUS_LABELS},
     )
 
 
@@ -162,7 +164,13 @@ async def jobs_page(request: Request, kernel: KernelDep, principal: ManageJobs) 
     return await kernel.templates.render(
         request,
         "admin/jobs.html",
-        {"counts": counts, "jobs": found, "status": raw, "statuses": list(JobStatus)},
+        {
+            "counts": counts,
+            "jobs": found,
+            "status": raw,
+            "statuses": list(JobStatus),
+            "status_labels": kernel_jobs.STATUS_LABELS,
+        },
     )
 
 
