@@ -27,6 +27,8 @@ from kefu.accounts import pages as accounts_pages
 from kefu.accounts.access import ROLE_LABELS, Role
 from kefu.admin import api as admin_api
 from kefu.admin import pages as admin_pages
+from kefu.calendars import api as calendars_api
+from kefu.calendars import pages as calendars_pages
 from kefu.platform.i18n import N_
 from kefu.platform.kernel import Kernel, get_kernel
 from kefu.platform.observability import RequestContextMiddleware
@@ -76,7 +78,7 @@ HOME_CARDS = [
         "title": N_("My account"),
         "text": N_("Your profile, password, logins and API tokens."),
         "url": "/account",
-        "action": N_("Open"),
+        "action": N_("Go to my account"),
     },
     {
         "title": N_("API"),
@@ -128,7 +130,7 @@ async def _authorize_topic(subscriber: Subscriber, topic: str) -> bool:
     kind = topic.split(":", 1)[0]
     if kind in {"user", "users", "teams"}:
         return accounts.can_follow_topic(principal, topic)
-    return kind == "workspace"
+    return kind in {"workspace", "calendars"}
 
 
 def build_kernel(settings: Settings) -> Kernel:
@@ -165,13 +167,18 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         lifespan=lifespan,
     )
     app.state.kernel = kernel
+    _document_bearer_auth(app)
     errors = ErrorRenderer(kernel.templates, settings.default_locale)
     errors.install(app)
 
     # Starlette runs the middleware added last first: headers wrap everything, then the
     # request context (id, language, last-resort error page), the body limit, and CSRF.
     app.add_middleware(
-        CSRFMiddleware, signer=kernel.templates.csrf_signer, secure=settings.https, respond_error=errors.asgi
+        CSRFMiddleware,
+        signer=kernel.templates.csrf_signer,
+        secure=settings.https,
+        respond_error=errors.asgi,
+        credential_cookies=accounts.SESSION_COOKIES,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, respond_error=errors.asgi)
     app.add_middleware(
@@ -184,9 +191,34 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
 
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _add_platform_routes(app, kernel)
-    for router in (accounts_api.router, admin_api.router, accounts_pages.router, admin_pages.router):
+    for router in (
+        accounts_api.router,
+        admin_api.router,
+        calendars_api.router,
+        accounts_pages.router,
+        admin_pages.router,
+        calendars_pages.router,
+    ):
         app.include_router(router)
     return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Tell OpenAPI (and the Authorize button of /api/docs) how API clients authenticate."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["bearerToken"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token (kefu_…): create one on the account page.",
+        }
+        schema["security"] = [{"bearerToken": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def _add_platform_routes(app: FastAPI, kernel: Kernel) -> None:
