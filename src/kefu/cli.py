@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import logging
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -90,6 +91,7 @@ def serve(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_config=None,
         access_log=False,
+        ws="websockets-sansio",
         ws_ping_interval=20,
         timeout_graceful_shutdown=10,
     )
@@ -227,6 +229,86 @@ def demo_command(
         _print_logins(settings, result)
     else:
         typer.echo("The database already has users; nothing created (use --reset to start over).")
+
+
+@app.command(
+    help="Back up the database and the data directory into one .tar.gz; safe while kefu runs. "
+    "Prints the path written.\n\n"
+    "The archive holds password hashes and the secret key: it is readable by its owner only; keep it "
+    "somewhere as safe as the server. See docs/backup.md."
+)
+def backup(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Archive to write, or a folder to write it in "
+            "(default <data dir>/backups/kefu-backup-<UTC time>.tar.gz).",
+        ),
+    ] = None,
+) -> None:
+    from kefu.platform.backup import BackupError, create_backup
+
+    settings = _settings()
+    try:
+        path = create_backup(settings, output)
+    except BackupError as exc:
+        typer.secho(f"kefu: backup failed: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(str(path))
+
+
+@app.command(
+    help="Restore a backup: replace the database and the data files with the archive's, then upgrade "
+    "the schema to this kefu's.\n\n"
+    "Stop kefu first (every kefu serve and kefu worker of the installation). The archive is checked "
+    "completely before anything changes. A database that already holds data is only replaced with "
+    "--yes. The backup's database kind (SQLite or PostgreSQL) must be the one KEFU_DATABASE_URL "
+    "points to. See docs/backup.md."
+)
+def restore(
+    archive: Annotated[Path, typer.Argument(help="A .tar.gz written by `kefu backup`.", show_default=False)],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Do not ask; also allows replacing a database that already holds data."),
+    ] = False,
+) -> None:
+    from kefu.platform.backup import (
+        BackupError,
+        TargetNotEmpty,
+        check_target_empty,
+        describe_database,
+        read_manifest,
+        restore_backup,
+    )
+
+    settings = _settings()
+    try:
+        manifest = read_manifest(archive)
+        if not yes:
+            check_target_empty(settings)
+            typer.confirm(
+                f"Restore the backup of {manifest.created_at} (kefu {manifest.kefu_version}) into "
+                f"{describe_database(settings.db_url)} and {settings.data_dir}? Stop kefu first.",
+                abort=True,
+            )
+        report = restore_backup(settings, archive, force=yes)
+    except TargetNotEmpty as exc:
+        typer.secho(f"kefu: {exc} Run again with --yes to replace it.", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    except BackupError as exc:
+        typer.secho(f"kefu: restore failed: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.secho(
+        f"Restored the backup of {report.manifest.created_at} (kefu {report.manifest.kefu_version}) "
+        f"into {report.database}, and {len(report.files)} data files into {settings.data_dir}.",
+        fg=typer.colors.GREEN,
+    )
+    if report.migrated:
+        typer.echo(f"Its schema was upgraded from {report.manifest.revision} to {report.revision}.")
+    if settings.secret_key is not None and "secret_key" in report.files:
+        typer.echo("Note: KEFU_SECRET_KEY is set, so it is used instead of the restored secret_key file.")
 
 
 def main() -> None:
