@@ -27,11 +27,13 @@ log = logging.getLogger("kefu")
 
 
 def _settings() -> Settings:
+    from kefu.platform.i18n import set_locale
     from kefu.platform.observability import configure_logging
 
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format.value)
+        set_locale(settings.default_locale)  # messages printed by the CLI
         settings.ensure_data_dir()
         _ = settings.secret  # generated and persisted on first run; refused when weak in production
     except ConfigurationError as exc:
