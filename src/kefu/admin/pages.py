@@ -17,6 +17,7 @@ from kefu.platform.audit import AuditFilter, audit_actions, list_audit_entries
 from kefu.platform.errors import InvalidInput, NotFound
 from kefu.platform.jobs import JobStatus
 from kefu.platform.kernel import Kernel, KernelDep
+from kefu.platform.timezones import timezone_choices
 from kefu.platform.web import Form, field_errors
 
 router = APIRouter(include_in_schema=False)
@@ -76,7 +77,7 @@ async def _settings_page(
     context = {
         "values": values,
         "errors": errors or {},
-        "timezone_options": [(tz, tz) for tz in queries.timezone_choices()],
+        "timezone_options": [(tz, tz) for tz in timezone_choices()],
         "calendar_options": [(c.id, c.name) for c in calendars],
     }
     return await kernel.templates.render(request, "admin/settings.html", context, status_code=status)

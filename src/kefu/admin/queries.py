@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,21 +27,3 @@ async def get_workspace_settings(session: AsyncSession) -> WorkspaceView:
     if row is None:
         return WorkspaceView(DEFAULT_NAME, DEFAULT_TIMEZONE, None)
     return WorkspaceView(row.name, row.timezone, row.default_calendar_id)
-
-
-@cache
-def timezone_choices() -> list[str]:
-    common = [
-        "Asia/Shanghai",
-        "Asia/Hong_Kong",
-        "Asia/Taipei",
-        "Asia/Singapore",
-        "Asia/Tokyo",
-        "UTC",
-        "Europe/London",
-        "Europe/Berlin",
-        "America/New_York",
-        "America/Los_Angeles",
-    ]
-    rest = sorted(tz for tz in available_timezones() if tz not in common and "/" in tz)
-    return common + rest

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-from zoneinfo import available_timezones
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.admin.events import WorkspaceSettingsChanged
@@ -15,21 +12,11 @@ from kefu.platform.db import utcnow
 from kefu.platform.errors import InvalidInput, NotFound
 from kefu.platform.events import record_event
 from kefu.platform.jobs import Job, discard_dead_job, get_job, retry_dead_job
+from kefu.platform.timezones import check_timezone
 from kefu.platform.validation import clean_name
 
 DEFAULT_NAME = "kefu"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-
-
-@cache
-def _timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def check_timezone(value: str) -> str:
-    if value not in _timezones():
-        raise InvalidInput("Choose a time zone from the list.", field="timezone")
-    return value
 
 
 async def ensure_workspace_settings(session: AsyncSession) -> WorkspaceSettings:

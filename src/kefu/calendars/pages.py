@@ -19,6 +19,7 @@ from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, InvalidInput, NotFound
 from kefu.platform.i18n import N_, gettext
 from kefu.platform.kernel import Kernel, KernelDep
+from kefu.platform.timezones import timezone_choices
 from kefu.platform.web import Form, field_errors
 
 router = APIRouter(include_in_schema=False)
@@ -178,7 +179,7 @@ async def _calendar_page(
     status: int = 200,
 ) -> Response:
     values = values or CalendarValues.of_calendar(calendar)
-    zones = queries.timezone_choices()
+    zones = timezone_choices()
     if values.timezone and values.timezone not in zones and calendar is not None:
         zones = [calendar.timezone, *zones]  # a zone set through the API stays selectable
     context: dict[str, Any] = {

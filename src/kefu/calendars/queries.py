@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from functools import cache
-from zoneinfo import available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,21 +63,3 @@ async def preview_days(
     session: AsyncSession, calendar_id: int, *, days: int = PREVIEW_DAYS, start: date | None = None
 ) -> list[DayInfo]:
     return preview(await get_calendar(session, calendar_id), days=days, start=start)
-
-
-@cache
-def timezone_choices() -> list[str]:
-    common = [
-        "Asia/Shanghai",
-        "Asia/Hong_Kong",
-        "Asia/Taipei",
-        "Asia/Singapore",
-        "Asia/Tokyo",
-        "UTC",
-        "Europe/London",
-        "Europe/Berlin",
-        "America/New_York",
-        "America/Los_Angeles",
-    ]
-    rest = sorted(tz for tz in available_timezones() if tz not in common and "/" in tz)
-    return common + rest

@@ -6,8 +6,6 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from functools import cache
-from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +17,7 @@ from kefu.platform.audit import Actor, record_audit
 from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, InvalidInput, NotFound
 from kefu.platform.events import record_event
+from kefu.platform.timezones import check_timezone
 from kefu.platform.validation import clean_name
 
 WEEKDAYS = ("1", "2", "3", "4", "5", "6", "7")  # ISO: 1 = Monday … 7 = Sunday
@@ -88,17 +87,6 @@ def parse_hours_text(text: str, *, field: str) -> list[list[str]]:
         h1, m1, h2, m2 = match.groups()
         intervals.append([f"{int(h1):02d}:{m1}", f"{int(h2):02d}:{m2}"])
     return check_intervals(intervals, field=field)
-
-
-@cache
-def _timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def check_timezone(value: str) -> str:
-    if value not in _timezones():
-        raise InvalidInput("Choose a time zone from the list.", field="timezone")
-    return value
 
 
 def check_day(value: date) -> date:
