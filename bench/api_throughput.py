@@ -36,6 +36,7 @@ from harness import (
     Line,
     Server,
     baseline_server,
+    data_dir_and_token,
     dump_json,
     fmt_mib,
     get_json,
@@ -45,7 +46,6 @@ from harness import (
     print_facts,
     print_lines,
     print_table,
-    provision,
     ratio,
     temp_dir,
 )
@@ -219,11 +219,7 @@ def measure(data_dir: Path, token: str, work_dir: Path, settings: Settings) -> T
 def run(settings: Settings, provisioned: tuple[Path, str] | None = None) -> ThroughputResult:
     """Provision a data dir (unless given one with its token), then measure."""
     with temp_dir("throughput") as work_dir:
-        if provisioned is None:
-            data_dir = work_dir / "data"
-            token = provision(data_dir, work_dir).token
-        else:
-            data_dir, token = provisioned
+        data_dir, token = data_dir_and_token(work_dir, provisioned)
         return measure(data_dir, token, work_dir, settings)
 
 

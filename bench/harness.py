@@ -416,6 +416,16 @@ def dump_json(path: Path, data: Any) -> None:
 
 
 # -- summaries -------------------------------------------------------------------------------------
+
+
+def data_dir_and_token(work_dir: Path, provisioned: tuple[Path, str] | None) -> tuple[Path, str]:
+    """The data dir and token a benchmark measures: the one given, or a fresh one in work_dir."""
+    if provisioned is not None:
+        return provisioned
+    data_dir = work_dir / "data"
+    return data_dir, provision(data_dir, work_dir).token
+
+
 @dataclass(frozen=True)
 class Line:
     """One row of a summary: a metric for kefu, for the baseline, and their ratio."""

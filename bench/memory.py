@@ -26,6 +26,7 @@ from harness import (
     Line,
     Server,
     baseline_server,
+    data_dir_and_token,
     fmt_mib,
     kefu_server,
     machine_facts,
@@ -33,7 +34,6 @@ from harness import (
     print_facts,
     print_lines,
     print_table,
-    provision,
     ratio,
     temp_dir,
 )
@@ -93,11 +93,7 @@ def measure(data_dir: Path, token: str, work_dir: Path, reps: int) -> MemoryResu
 
 def run(reps: int, provisioned: tuple[Path, str] | None = None) -> MemoryResult:
     with temp_dir("memory") as work_dir:
-        if provisioned is None:
-            data_dir = work_dir / "data"
-            token = provision(data_dir, work_dir).token
-        else:
-            data_dir, token = provisioned
+        data_dir, token = data_dir_and_token(work_dir, provisioned)
         return measure(data_dir, token, work_dir, reps)
 
 

@@ -13,9 +13,6 @@ a transaction; readers use a separate pool and see a WAL snapshot.
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,8 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
-
-log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,11 +68,6 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[str]: JSON(),
     }
-
-
-def str_enum_values(enum_cls: type[enum.Enum]) -> list[str]:
-    """For ``sqlalchemy.Enum(..., values_callable=...)``: store the values, not the names."""
-    return [str(member.value) for member in enum_cls]
 
 
 class KefuSession(Session):
@@ -190,16 +180,3 @@ def record_on_session(session: AsyncSession | Session, item: Any) -> None:
     """Attach an event to the session's transaction: published after commit, dropped on rollback."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     sync.info.setdefault(PENDING_EVENTS, []).append(item)
-
-
-async def wait_for_database(db: Database, *, attempts: int = 30, delay: float = 1.0) -> None:
-    """Wait until the database answers, for processes that start beside it."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await db.ping()
-            return
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("database not reachable yet (%s); retrying", exc.__class__.__name__)
-            await asyncio.sleep(delay)
