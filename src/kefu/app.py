@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
 
 import kefu
 from kefu import accounts, admin
@@ -29,16 +30,32 @@ from kefu.admin import api as admin_api
 from kefu.admin import pages as admin_pages
 from kefu.calendars import api as calendars_api
 from kefu.calendars import pages as calendars_pages
+from kefu.channels.web_chat import api as web_chat_api
+from kefu.channels.web_chat import pages as web_chat_pages
+from kefu.channels.web_chat import socket as web_chat_socket
+from kefu.channels.web_chat.visitors import VisitorPrincipal, authenticate_visitor_socket
+from kefu.conversations import api as conversations_api
+from kefu.conversations import live as conversations_live
+from kefu.conversations import pages as conversations_pages
 from kefu.platform.i18n import N_
 from kefu.platform.kernel import Kernel, get_kernel
 from kefu.platform.observability import RequestContextMiddleware
 from kefu.platform.realtime import Subscriber
 from kefu.platform.security import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from kefu.platform.web import ErrorRenderer, problem
+from kefu.replies import api as replies_api
+from kefu.replies import pages as replies_pages
+from kefu.routing import api as routing_api
+from kefu.routing import handlers as routing_handlers
+from kefu.routing import pages as routing_pages
 from kefu.settings import Settings, load_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-FEATURE_TEMPLATE_DIRS = [PACKAGE_DIR / name / "templates" for name in ("accounts", "admin", "calendars")]
+WIDGET_API_PREFIX = "/api/v1/widget/"
+FEATURE_TEMPLATE_DIRS = [
+    PACKAGE_DIR / name / "templates"
+    for name in ("accounts", "admin", "calendars", "conversations", "routing", "replies", "channels/web_chat")
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,18 @@ ADMIN_NAV = [
         N_("Opening hours, holidays and make-up workdays"),
     ),
     NavItem(
+        N_("Web chat"),
+        "/admin/web-chat",
+        Permission.channels_manage,
+        N_("Chat widgets for your websites: look, texts, pre-chat form, snippet"),
+    ),
+    NavItem(
+        N_("Categories"),
+        "/admin/categories",
+        Permission.categories_manage,
+        N_("What conversations are about (咨询, 投诉…)"),
+    ),
+    NavItem(
         N_("General settings"),
         "/admin/settings",
         Permission.settings_manage,
@@ -73,7 +102,19 @@ ADMIN_NAV = [
     NavItem(N_("Background jobs"), "/admin/jobs", Permission.jobs_manage, N_("Queued, failed and dead jobs")),
 ]
 
+WORKSPACE_NAV = [
+    NavItem(N_("Inbox"), "/inbox", Permission.conversations_view),
+    NavItem(N_("Quick replies"), "/replies", Permission.conversations_reply),
+    NavItem(N_("Agent status"), "/supervisor/presence", Permission.presence_view),
+]
+
 HOME_CARDS = [
+    {
+        "title": N_("Inbox"),
+        "text": N_("Conversations from every channel, waiting for you and your team."),
+        "url": "/inbox",
+        "action": N_("Open the inbox"),
+    },
     {
         "title": N_("My account"),
         "text": N_("Your profile, password, logins and API tokens."),
@@ -98,7 +139,7 @@ def _visible(items: list[NavItem], principal: Principal | None) -> list[NavItem]
 def _main_nav(principal: Principal | None) -> list[NavItem]:
     if principal is None:
         return []
-    items = [NavItem(N_("Start"), "/", exact=True)]
+    items = [NavItem(N_("Start"), "/", exact=True), *_visible(WORKSPACE_NAV, principal)]
     if _visible(ADMIN_NAV, principal):
         items.append(NavItem(N_("Administration"), "/admin"))
     return items
@@ -123,20 +164,33 @@ async def _page_context(request: Request) -> Mapping[str, Any]:
     }
 
 
+async def _authenticate_socket(websocket: WebSocket) -> Subscriber | None:
+    """Widget visitors present a visitor token; everyone else a session cookie or API token."""
+    if "visitor_token" in websocket.query_params:
+        return await authenticate_visitor_socket(websocket)
+    return await accounts.authenticate_socket(websocket)
+
+
 async def _authorize_topic(subscriber: Subscriber, topic: str) -> bool:
+    """Visitors follow only their private topic (granted by the hub); users per their role."""
     principal = subscriber.principal
-    if not isinstance(principal, Principal):
+    if isinstance(principal, VisitorPrincipal) or not isinstance(principal, Principal):
         return False
     kind = topic.split(":", 1)[0]
     if kind in {"user", "users", "teams"}:
         return accounts.can_follow_topic(principal, topic)
+    if kind in {"conversation", "inbox", "presence"}:
+        return principal.can(Permission.conversations_view)
     return kind in {"workspace", "calendars"}
 
 
 def build_kernel(settings: Settings) -> Kernel:
     kernel = Kernel.build(settings, template_dirs=FEATURE_TEMPLATE_DIRS)
     accounts_jobs.register(kernel.jobs)
-    kernel.enable_realtime(accounts.authenticate_socket, _authorize_topic)
+    kernel.enable_realtime(_authenticate_socket, _authorize_topic)
+    conversations_live.register(kernel)
+    web_chat_socket.register(kernel)
+    routing_handlers.register(kernel)
     kernel.templates.add_context_processor(_page_context)
     kernel.templates.env.globals["static_version"] = kefu.__version__
     return kernel
@@ -179,6 +233,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         secure=settings.https,
         respond_error=errors.asgi,
         credential_cookies=accounts.SESSION_COOKIES,
+        # Widget visitors prove themselves with a visitor token in a header, never a cookie.
+        exempt=lambda path: path.startswith(WIDGET_API_PREFIX),
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, respond_error=errors.asgi)
     app.add_middleware(
@@ -195,9 +251,17 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         accounts_api.router,
         admin_api.router,
         calendars_api.router,
+        conversations_api.router,
+        routing_api.router,
+        replies_api.router,
+        web_chat_api.router,
         accounts_pages.router,
         admin_pages.router,
         calendars_pages.router,
+        conversations_pages.router,
+        routing_pages.router,
+        replies_pages.router,
+        web_chat_pages.router,
     ):
         app.include_router(router)
     return app

@@ -17,8 +17,12 @@ from kefu.accounts import has_any_user
 from kefu.accounts.demo import DemoLogin
 from kefu.admin import service as admin_service
 from kefu.calendars import demo as calendars_demo
+from kefu.channels.web_chat import demo as web_chat_demo
+from kefu.conversations import demo as conversations_demo
 from kefu.platform.audit import Actor
 from kefu.platform.db import Database
+from kefu.replies import demo as replies_demo
+from kefu.routing import demo as routing_demo
 from kefu.settings import Settings
 
 LOGINS_FILE = "demo-logins.txt"
@@ -60,6 +64,11 @@ async def _seed(db: Database) -> list[DemoLogin]:
             default_calendar_id=calendars.default_id,
         )
         people = await accounts_demo.seed(session, actor)
+        ids = {"user_ids": people.user_ids, "team_ids": people.team_ids}
+        await routing_demo.seed(session, actor, **ids)
+        await conversations_demo.seed(session, actor, **ids)  # also the built-in categories macros use
+        await replies_demo.seed(session, actor, **ids)
+        await web_chat_demo.seed(session, actor, queue_id=people.team_ids["presales"])
     return people.logins
 
 

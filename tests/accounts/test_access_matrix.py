@@ -188,8 +188,22 @@ FORMS = [
 PUBLIC = {("GET", "/login"), ("POST", "/login")}
 
 # What "admin-only" means in the product: only administrators hold these.
-ADMIN_ONLY = {P.users_manage, P.settings_manage, P.audit_view, P.jobs_manage, P.calendars_manage}
-EVERYONE = {P.profile_edit, P.tokens_manage, P.teams_view, P.calendars_view}
+ADMIN_ONLY = {
+    P.users_manage,
+    P.settings_manage,
+    P.audit_view,
+    P.jobs_manage,
+    P.calendars_manage,
+    P.channels_manage,
+}
+EVERYONE = {
+    P.profile_edit,
+    P.tokens_manage,
+    P.teams_view,
+    P.calendars_view,
+    P.conversations_view,
+    P.conversations_reply,
+}
 
 
 def allowed(role: Role, call: Call) -> bool:

@@ -55,6 +55,12 @@ class Permission(StrEnum):
     settings_manage = "settings.manage"
     audit_view = "audit.view"
     jobs_manage = "jobs.manage"
+    conversations_view = "conversations.view"
+    conversations_reply = "conversations.reply"
+    categories_manage = "categories.manage"
+    replies_manage_shared = "replies.manage_shared"
+    presence_view = "presence.view"
+    channels_manage = "channels.manage"
 
 
 PERMISSION_LABELS: dict[Permission, str] = {
@@ -70,6 +76,12 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.settings_manage: N_("Change workspace settings"),
     Permission.audit_view: N_("Read the audit log"),
     Permission.jobs_manage: N_("See and retry background jobs"),
+    Permission.conversations_view: N_("See conversations and the inbox"),
+    Permission.conversations_reply: N_("Reply, write notes, change and transfer conversations"),
+    Permission.categories_manage: N_("Manage conversation categories"),
+    Permission.replies_manage_shared: N_("Manage shared quick replies and macros"),
+    Permission.presence_view: N_("See every agent's presence"),
+    Permission.channels_manage: N_("Configure channels (web chat widgets)"),
 }
 
 # The scope a token needs for each permission (a browser session has every scope).
@@ -86,6 +98,12 @@ REQUIRED_SCOPE: dict[Permission, Scope] = {
     Permission.settings_manage: Scope.admin,
     Permission.audit_view: Scope.admin,
     Permission.jobs_manage: Scope.admin,
+    Permission.conversations_view: Scope.read,
+    Permission.conversations_reply: Scope.write,
+    Permission.categories_manage: Scope.write,
+    Permission.replies_manage_shared: Scope.write,
+    Permission.presence_view: Scope.read,
+    Permission.channels_manage: Scope.admin,
 }
 
 _EVERYONE = {
@@ -93,12 +111,22 @@ _EVERYONE = {
     Permission.tokens_manage,
     Permission.teams_view,
     Permission.calendars_view,
+    Permission.conversations_view,
+    Permission.conversations_reply,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.supervisor: frozenset(
-        _EVERYONE | {Permission.users_view, Permission.teams_manage, Permission.roles_view}
+        _EVERYONE
+        | {
+            Permission.users_view,
+            Permission.teams_manage,
+            Permission.roles_view,
+            Permission.categories_manage,
+            Permission.replies_manage_shared,
+            Permission.presence_view,
+        }
     ),
     Role.agent: frozenset(_EVERYONE),
 }

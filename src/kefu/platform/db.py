@@ -13,6 +13,7 @@ a transaction; readers use a separate pool and see a WAL snapshot.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,6 +36,11 @@ NAMING_CONVENTION = {
 
 PENDING_EVENTS = "kefu.pending_events"
 COMMITTED_EVENTS = "kefu.committed_events"
+
+
+def _json_dumps(value: Any) -> str:
+    # Unescaped text keeps JSON columns readable and searchable (a tag 售后 stays "售后").
+    return json.dumps(value, ensure_ascii=False)
 
 
 def utcnow() -> datetime:
@@ -102,14 +108,21 @@ class Database:
         self._sink: EventSink = _no_sink
         if self.is_sqlite:
             self.writer = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=60, echo=echo
+                self.url, pool_size=1, max_overflow=0, pool_timeout=60, echo=echo, json_serializer=_json_dumps
             )
-            self.engine = create_async_engine(self.url, pool_size=5, max_overflow=5, echo=echo)
+            self.engine = create_async_engine(
+                self.url, pool_size=5, max_overflow=5, echo=echo, json_serializer=_json_dumps
+            )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.engine, immediate=False)
         else:
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                echo=echo,
+                json_serializer=_json_dumps,
             )
             self.writer = self.engine
         self._write_sessions = async_sessionmaker(

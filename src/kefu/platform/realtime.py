@@ -15,6 +15,13 @@ optional), ``{"type": "unsubscribe", "topic": "…"}``, ``{"type": "ping"}``
 server → client: ``hello``, ``subscribed`` (with ``last_id``), ``event`` (``topic``, ``id``,
 ``event``, ``data``), ``reload`` (``topic``, ``last_id``), ``error`` (``code``, ``detail``),
 ``pong``.
+
+Features add two things on top. *Commands*: other message types are handed to the handler
+a feature registered for that type (``hub.add_command``), whose answer goes back on the
+same socket (e.g. the widget sends a chat message and gets its acknowledgement). *Signals*:
+``hub.signal(topic, …)`` reaches the sockets following a topic on every node as
+``{"type": "signal", "topic", "event", "data"}``, without a number and without history —
+for what is stale a second later (typing, who is viewing).
 """
 
 from __future__ import annotations
@@ -57,6 +64,19 @@ class Subscriber:
 
 Authenticator = Callable[[WebSocket], Awaitable[Subscriber | None]]
 TopicAuthorizer = Callable[[Subscriber, str], Awaitable[bool]]
+CommandHandler = Callable[[Subscriber, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+SIGNAL_CHANNEL = "realtime.signals"
+RESERVED_COMMANDS = frozenset({"ping", "subscribe", "unsubscribe"})
+
+
+class CommandRejected(Exception):
+    """A command handler refuses a command; the client gets an ``error`` frame with this code."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
 
 
 @dataclass(eq=False)
@@ -85,19 +105,33 @@ class RealtimeHub:
         self._by_topic: dict[str, set[_Connection]] = defaultdict(set)
         self._connections: set[_Connection] = set()
         self._feed_task: asyncio.Task[None] | None = None
+        self._signal_task: asyncio.Task[None] | None = None
+        self._commands: dict[str, CommandHandler] = {}
         broker.on_reconnect(self._catch_up_everyone)
+
+    def add_command(self, kind: str, handler: CommandHandler) -> None:
+        """Let clients send ``{"type": kind, …}``; the handler's answer is sent back to them."""
+        if kind in RESERVED_COMMANDS or kind in self._commands:
+            raise ValueError(f"command type {kind!r} is taken")
+        self._commands[kind] = handler
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         ready = asyncio.Event()
         self._feed_task = asyncio.create_task(self._consume_feed(ready), name="kefu-realtime-feed")
         await ready.wait()
+        signals_ready = asyncio.Event()
+        self._signal_task = asyncio.create_task(
+            self._consume_signals(signals_ready), name="kefu-realtime-signals"
+        )
+        await signals_ready.wait()
 
     async def stop(self) -> None:
-        if self._feed_task is not None:
-            self._feed_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed_task
+        for task in (self._feed_task, self._signal_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for conn in list(self._connections):
             with contextlib.suppress(Exception):
                 await conn.websocket.close(code=1001)
@@ -118,6 +152,34 @@ class RealtimeHub:
             payload = event.payload()
             for topic in topics:
                 await self.publish(topic, event.name, payload)
+
+    async def signal(self, topic: str, event: str, data: dict[str, Any]) -> None:
+        """Send an unnumbered, unstored message to the followers of ``topic`` on every node."""
+        if not TOPIC_PATTERN.match(topic):
+            raise ValueError(f"malformed topic {topic!r}")
+        await self.broker.publish(
+            SIGNAL_CHANNEL, json.dumps({"topic": topic, "event": event, "data": data}, ensure_ascii=False)
+        )
+
+    async def _consume_signals(self, ready: asyncio.Event) -> None:
+        async with self.broker.subscribe(SIGNAL_CHANNEL) as signals:
+            ready.set()
+            async for raw in signals:
+                try:
+                    body = json.loads(raw)
+                    topic = body["topic"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                frame = {
+                    "type": "signal",
+                    "topic": topic,
+                    "event": body.get("event"),
+                    "data": body.get("data"),
+                }
+                for conn in list(self._by_topic.get(topic, ())):
+                    if not conn.closed:
+                        with contextlib.suppress(Exception):
+                            await self._send(conn, frame)
 
     # -- the feed from the broker ------------------------------------------------------------
     async def _consume_feed(self, ready: asyncio.Event) -> None:
@@ -194,8 +256,25 @@ class RealtimeHub:
                     del conn.last[topic]
                     self._by_topic[topic].discard(conn)
                 await self._send(conn, {"type": "unsubscribed", "topic": topic})
+            elif isinstance(kind, str) and kind in self._commands:
+                await self._run_command(conn, self._commands[kind], command)
             else:
                 await self._error(conn, "bad-request", "Unknown message type.")
+
+    async def _run_command(self, conn: _Connection, handler: CommandHandler, command: dict[str, Any]) -> None:
+        ref = command.get("ref")
+        echo = {"ref": ref} if isinstance(ref, str | int) and not isinstance(ref, bool) else {}
+        try:
+            reply = await handler(conn.subscriber, command)
+        except CommandRejected as exc:
+            await self._error(conn, exc.code, exc.detail, **echo, **exc.extra)
+            return
+        except Exception:
+            log.exception("realtime command %r failed", command.get("type"))
+            await self._error(conn, "internal", "The server could not handle this message.", **echo)
+            return
+        if reply is not None:
+            await self._send(conn, {**reply, **echo})
 
     async def _on_subscribe(self, conn: _Connection, command: dict[str, Any]) -> None:
         topic = command.get("topic")

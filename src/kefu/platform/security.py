@@ -65,6 +65,8 @@ class Signer:
         return f"{body}.{self.digest(body)}"
 
     def unsign(self, token: str) -> Any | None:
+        if not token.isascii():  # compare_digest refuses non-ASCII str; such a token is forged anyway
+            return None
         body, _, mac = token.rpartition(".")
         if not body or not hmac.compare_digest(mac, self.digest(body)):
             return None
@@ -229,10 +231,13 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # Only a page that set its own frame-ancestors (the chat widget frame) may be framed.
+                own_policy = headers.get("content-security-policy", "")
+                if "frame-ancestors" not in own_policy or "frame-ancestors 'none'" in own_policy:
+                    headers.setdefault("x-frame-options", "DENY")
                 headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("referrer-policy", "same-origin")
-                headers.setdefault("x-frame-options", "DENY")
                 headers.setdefault("cross-origin-opener-policy", "same-origin")
                 headers.setdefault("permissions-policy", "camera=(), geolocation=(), payment=()")
                 if self.https:

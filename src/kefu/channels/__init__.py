@@ -1,0 +1,1 @@
+"""Channels: how contacts reach kefu. Each channel turns its traffic into conversations and messages."""

@@ -1,0 +1,43 @@
+"""The web chat's reactions to events: the away text when a visitor writes and nobody can answer."""
+
+from __future__ import annotations
+
+import logging
+
+from kefu.channels.web_chat import queries, service
+from kefu.channels.web_chat.models import Widget
+from kefu.conversations import AuthorKind, Channel, Conversation, MessagePosted
+from kefu.platform.kernel import Kernel
+
+log = logging.getLogger(__name__)
+
+
+async def auto_reply(kernel: Kernel, event: MessagePosted) -> bool:
+    """Post the widget's away text if the chat waits and nobody answers now; True when posted."""
+    if event.author_kind != AuthorKind.customer.value or event.is_note:
+        return False
+    # Most messages need no reply: decide on a read, and take the write lock only to post.
+    async with kernel.db.reader() as session:
+        conversation = await session.get(Conversation, event.conversation_id)
+        if (
+            conversation is None
+            or conversation.channel != Channel.web_chat.value
+            or conversation.assignee_id is not None
+        ):
+            return False
+        widget_id = (conversation.meta or {}).get("widget_id")
+        widget = await session.get(Widget, widget_id) if isinstance(widget_id, int) else None
+        if widget is None or not widget.away_message or await queries.is_online(session, widget):
+            return False
+    async with kernel.db.transaction() as session:
+        return await service.post_auto_reply(session, widget, event.conversation_id)
+
+
+def register(kernel: Kernel) -> None:
+    async def on_message(event: MessagePosted) -> None:
+        try:
+            await auto_reply(kernel, event)
+        except Exception:  # a failed courtesy reply must never fail the visitor's message
+            log.exception("web chat auto-reply failed for conversation %s", event.conversation_id)
+
+    kernel.dispatcher.subscribe(MessagePosted, on_message)

@@ -1,0 +1,872 @@
+// The chat window inside the widget's iframe (served from kefu's own origin).
+// Every text from the network is shown with textContent: never innerHTML with data.
+(function () {
+  "use strict";
+
+  var config = readJson("kf-config");
+  var T = readJson("kf-strings");
+  var KEY = config.key;
+  var STORE = "kefu:" + KEY + ":";
+  var URL_PATTERN = /(https?:\/\/[^\s<>"'`]+)/g;
+
+  var state = {
+    token: null,
+    contactId: null,
+    widget: null,
+    online: true,
+    conversation: null, // {id, status, ...}
+    shown: {}, // seq -> <li>
+    bySeqMax: 0,
+    agentRead: 0,
+    outbox: [], // [{client_id, body, attachment_ids, conversation_id}]
+    pendingFiles: [], // [{id, filename}]
+    socket: null,
+    socketOpen: false,
+    retry: 0,
+    lastTopicId: null,
+    visible: window.parent === window,
+    unread: 0,
+    parentOrigin: null,
+    settings: null,
+    typingTimer: null,
+    lastTypingSent: 0
+  };
+
+  function readJson(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : {};
+  }
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function store(name, value) {
+    try {
+      if (value === null) {
+        window.localStorage.removeItem(STORE + name);
+      } else {
+        window.localStorage.setItem(STORE + name, JSON.stringify(value));
+      }
+    } catch (e) {
+      // Storage may be blocked in third-party frames: memory alone still works for this visit.
+    }
+  }
+
+  function load(name) {
+    try {
+      var raw = window.localStorage.getItem(STORE + name);
+      return raw ? JSON.parse(raw) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function uuid() {
+    if (window.crypto && window.crypto.randomUUID) {
+      return window.crypto.randomUUID();
+    }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      })
+      .join("");
+  }
+
+  // -- talking to the host page ---------------------------------------------------------------
+  function allowedParent(origin) {
+    var origins = config.origins || [];
+    return origins.length === 0 || origins.indexOf(origin) >= 0 || origin === window.location.origin;
+  }
+
+  function toParent(message) {
+    if (window.parent !== window && state.parentOrigin) {
+      window.parent.postMessage(message, state.parentOrigin);
+    }
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent || !allowedParent(event.origin)) {
+      return;
+    }
+    var data = event.data || {};
+    if (data.type === "kefu:init") {
+      state.parentOrigin = event.origin;
+      state.settings = data.settings && typeof data.settings === "object" ? data.settings : null;
+      start();
+    } else if (data.type === "kefu:visible") {
+      state.visible = !!data.visible;
+      if (state.visible) {
+        state.unread = 0;
+        reportUnread();
+        markRead();
+        $("kf-input").focus();
+      }
+    }
+  });
+
+  function reportUnread() {
+    toParent({ type: "kefu:unread", count: state.unread });
+  }
+
+  // -- HTTP ---------------------------------------------------------------------------------------
+  function api(method, path, body, isForm) {
+    var headers = { Accept: "application/json" };
+    if (state.token) {
+      headers.Authorization = "Visitor " + state.token;
+    }
+    var options = { method: method, headers: headers, credentials: "omit" };
+    if (body !== undefined) {
+      if (isForm) {
+        options.body = body;
+      } else {
+        headers["Content-Type"] = "application/json";
+        options.body = JSON.stringify(body);
+      }
+    }
+    return fetch("/api/v1/widget" + path, options).then(function (response) {
+      if (response.status === 204) {
+        return null;
+      }
+      return response.json().then(function (data) {
+        if (!response.ok) {
+          var error = new Error(data.detail || T.error);
+          error.status = response.status;
+          error.problem = data;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  // -- starting ---------------------------------------------------------------------------------
+  var started = false;
+
+  function start() {
+    if (started) {
+      return;
+    }
+    started = true;
+    state.outbox = load("outbox") || [];
+    var body = { visitor_token: load("token") || undefined };
+    var s = state.settings;
+    if (s && s.userId) {
+      body.user_id = String(s.userId);
+      body.user_hash = String(s.userHash || "");
+    }
+    if (s && s.name) {
+      body.name = String(s.name).slice(0, 100);
+    }
+    if (s && s.email) {
+      body.email = String(s.email).slice(0, 254);
+    }
+    api("POST", "/" + encodeURIComponent(KEY) + "/session", body)
+      .catch(function (error) {
+        if (error.status === 401 && body.visitor_token) {
+          store("token", null); // a stale token: start over as a new visitor
+          delete body.visitor_token;
+          return api("POST", "/" + encodeURIComponent(KEY) + "/session", body);
+        }
+        throw error;
+      })
+      .then(function (session) {
+        state.token = session.token;
+        state.contactId = session.contact_id;
+        state.widget = session.widget;
+        state.online = session.online;
+        store("token", session.token);
+        if (session.conversation) {
+          openConversation(session.conversation);
+        } else {
+          showStart();
+        }
+        connect();
+        toParent({ type: "kefu:ready", look: session.widget.look });
+      })
+      .catch(function (error) {
+        notice(error.message || T.error);
+        toParent({ type: "kefu:ready", look: { title: config.title, color: config.color, position: config.position } });
+      });
+  }
+
+  function show(id) {
+    ["kf-loading", "kf-prechat", "kf-offline", "kf-thanks", "kf-chat"].forEach(function (pane) {
+      $(pane).hidden = pane !== id;
+    });
+  }
+
+  function showStart() {
+    state.conversation = null;
+    if (!state.online) {
+      show("kf-offline");
+    } else if (state.widget.prechat.enabled && state.widget.prechat.fields.length) {
+      show("kf-prechat");
+    } else {
+      show("kf-chat");
+      $("kf-ended").hidden = true;
+      $("kf-composer").hidden = false;
+    }
+  }
+
+  function openConversation(conversation) {
+    state.conversation = conversation;
+    state.agentRead = conversation.agent_last_read_seq || 0;
+    show("kf-chat");
+    var ended = conversation.status === "closed";
+    $("kf-ended").hidden = !ended;
+    $("kf-composer").hidden = ended;
+    fetchMissing();
+  }
+
+  function notice(text) {
+    var node = $("kf-notice");
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  function fieldErrors(form, error) {
+    form.querySelectorAll("[data-error-for]").forEach(function (node) {
+      node.hidden = true;
+      node.textContent = "";
+    });
+    if (!error) {
+      return;
+    }
+    var items = (error.problem && error.problem.errors) || [];
+    var placed = false;
+    items.forEach(function (item) {
+      var name = String(item.field || "").split(".").pop();
+      var node = form.querySelector('[data-error-for="' + cssEscape(name) + '"]');
+      if (node) {
+        node.textContent = item.message;
+        node.hidden = false;
+        placed = true;
+      }
+    });
+    if (!placed) {
+      var general = form.querySelector('[data-error-for="_form"]');
+      general.textContent = error.message || T.error;
+      general.hidden = false;
+    }
+  }
+
+  function cssEscape(text) {
+    return window.CSS && window.CSS.escape ? window.CSS.escape(text) : text.replace(/[^a-z0-9_]/gi, "");
+  }
+
+  function formValues(form) {
+    var values = {};
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && value.trim()) {
+        values[name] = value.trim();
+      }
+    });
+    return values;
+  }
+
+  $("kf-prechat-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    api("POST", "/conversations", { prechat: formValues(form) })
+      .then(function (result) {
+        fieldErrors(form, null);
+        renderAll(result.messages);
+        openConversation(result.conversation);
+      })
+      .catch(function (error) {
+        fieldErrors(form, error);
+      });
+  });
+
+  $("kf-offline-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var values = formValues(form);
+    values.client_id = uuid();
+    api("POST", "/offline", values)
+      .then(function () {
+        fieldErrors(form, null);
+        form.reset();
+        show("kf-thanks");
+      })
+      .catch(function (error) {
+        fieldErrors(form, error);
+      });
+  });
+
+  $("kf-new").addEventListener("click", function () {
+    clearMessages();
+    showStart();
+  });
+
+  // -- messages -----------------------------------------------------------------------------------
+  function clearMessages() {
+    $("kf-messages").textContent = "";
+    state.shown = {};
+    state.bySeqMax = 0;
+    state.agentRead = 0;
+  }
+
+  function appendText(parent, text) {
+    // Links only for http(s) addresses; everything else stays plain text.
+    var parts = String(text || "").split(URL_PATTERN);
+    parts.forEach(function (part, index) {
+      if (index % 2 === 1) {
+        var link = document.createElement("a");
+        link.href = part;
+        link.textContent = part;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        parent.appendChild(link);
+      } else if (part) {
+        parent.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
+  function attachmentNode(item) {
+    var wrap = document.createElement("div");
+    wrap.className = "kf-attachment";
+    if (!item.url) {
+      wrap.textContent = "📎 " + item.filename;
+      return wrap;
+    }
+    var link = document.createElement("a");
+    link.href = item.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    if (item.is_image) {
+      var img = document.createElement("img");
+      img.src = item.url;
+      img.alt = item.filename;
+      img.loading = "lazy";
+      link.appendChild(img);
+    } else {
+      link.textContent = "📎 " + item.filename;
+    }
+    wrap.appendChild(link);
+    return wrap;
+  }
+
+  function messageNode(message) {
+    var li = document.createElement("li");
+    var mine = message.author_kind === "customer";
+    li.className = "kf-msg kf-" + (mine ? "mine" : message.author_kind);
+    li.dataset.seq = String(message.seq || "");
+    if (message.client_id) {
+      li.dataset.clientId = message.client_id;
+    }
+    if (!mine && message.author_kind !== "system") {
+      var who = document.createElement("span");
+      who.className = "kf-who";
+      who.textContent = message.author_name || T.agent;
+      li.appendChild(who);
+    }
+    var bubble = document.createElement("div");
+    bubble.className = "kf-bubble";
+    // System lines are stored in English: show the visitor's language where the kind is known.
+    var systemText = message.author_kind === "system" && message.kind === "transfer" ? T.transferred : null;
+    appendText(bubble, systemText || message.body);
+    (message.attachments || []).forEach(function (item) {
+      bubble.appendChild(attachmentNode(item));
+    });
+    li.appendChild(bubble);
+    var meta = document.createElement("span");
+    meta.className = "kf-meta";
+    li.appendChild(meta);
+    return li;
+  }
+
+  function updateMeta(li) {
+    var meta = li.querySelector(".kf-meta");
+    if (!meta || !li.classList.contains("kf-mine")) {
+      return;
+    }
+    var seq = Number(li.dataset.seq || 0);
+    if (!seq) {
+      meta.textContent = li.classList.contains("kf-failed") ? T.failed : T.sending;
+    } else {
+      meta.textContent = seq <= state.agentRead ? T.read : "";
+    }
+  }
+
+  function render(message) {
+    if (!message || !message.seq) {
+      return;
+    }
+    if (state.conversation && message.conversation_id && message.conversation_id !== state.conversation.id) {
+      return;
+    }
+    var list = $("kf-messages");
+    var node = messageNode(message);
+    var existing = state.shown[message.seq];
+    if (!existing && message.client_id) {
+      existing = list.querySelector('li[data-client-id="' + cssEscape(message.client_id) + '"]:not([data-seq])');
+      if (!existing) {
+        existing = list.querySelector('li[data-client-id="' + cssEscape(message.client_id) + '"][data-seq=""]');
+      }
+    }
+    if (existing) {
+      list.replaceChild(node, existing);
+    } else {
+      // Keep the list ordered by number; pending messages (no number yet) stay last.
+      var before = null;
+      Array.prototype.some.call(list.children, function (li) {
+        var seq = Number(li.dataset.seq || 0);
+        if (!seq || seq > message.seq) {
+          before = li;
+          return true;
+        }
+        return false;
+      });
+      list.insertBefore(node, before);
+      if (message.author_kind === "agent") {
+        hideTyping(); // the message it announced is here; its "stopped" signal may come later
+      }
+      if (message.author_kind !== "customer") {
+        if (!state.visible || document.hidden) {
+          state.unread += 1;
+          reportUnread();
+        }
+      }
+    }
+    state.shown[message.seq] = node;
+    state.bySeqMax = Math.max(state.bySeqMax, message.seq);
+    if (message.client_id) {
+      acknowledge(message.client_id);
+    }
+    updateMeta(node);
+    scrollDown();
+  }
+
+  function renderAll(messages) {
+    (messages || []).forEach(render);
+    markRead();
+  }
+
+  function renderPending(entry) {
+    var node = messageNode({ author_kind: "customer", body: entry.body, client_id: entry.client_id, attachments: entry.files || [] });
+    node.dataset.seq = "";
+    $("kf-messages").appendChild(node);
+    updateMeta(node);
+    scrollDown();
+  }
+
+  function scrollDown() {
+    var list = $("kf-messages");
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function refreshReadMarks() {
+    Array.prototype.forEach.call($("kf-messages").children, updateMeta);
+  }
+
+  function fetchMissing() {
+    if (!state.conversation) {
+      return Promise.resolve();
+    }
+    var id = state.conversation.id;
+    return api("GET", "/conversations/" + id + "/messages?after_seq=" + state.bySeqMax)
+      .then(function (result) {
+        if (state.conversation && state.conversation.id === id) {
+          renderAll(result.items);
+        }
+      })
+      .catch(function () {});
+  }
+
+  function markRead() {
+    if (!state.conversation || !state.bySeqMax || !(state.visible && !document.hidden)) {
+      return;
+    }
+    if (state.lastReadSent >= state.bySeqMax) {
+      return;
+    }
+    state.lastReadSent = state.bySeqMax;
+    var command = { type: "chat.read", conversation_id: state.conversation.id, seq: state.bySeqMax };
+    if (!sendCommand(command)) {
+      api("POST", "/conversations/" + state.conversation.id + "/read", { seq: state.bySeqMax }).catch(function () {});
+    }
+  }
+
+  document.addEventListener("visibilitychange", markRead);
+
+  // -- sending: an outbox that survives reloads and reconnects ---------------------------------
+  function saveOutbox() {
+    store("outbox", state.outbox);
+  }
+
+  function acknowledge(clientId) {
+    var before = state.outbox.length;
+    state.outbox = state.outbox.filter(function (entry) {
+      return entry.client_id !== clientId;
+    });
+    if (state.outbox.length !== before) {
+      saveOutbox();
+    }
+  }
+
+  function markFailed(clientId) {
+    var node = $("kf-messages").querySelector('li[data-client-id="' + cssEscape(clientId) + '"][data-seq=""]');
+    if (node) {
+      node.classList.add("kf-failed");
+      updateMeta(node);
+    }
+  }
+
+  function deliver(entry) {
+    if (!state.conversation) {
+      return;
+    }
+    entry.conversation_id = entry.conversation_id || state.conversation.id;
+    var command = {
+      type: "chat.send",
+      ref: entry.client_id,
+      conversation_id: entry.conversation_id,
+      client_id: entry.client_id,
+      body: entry.body,
+      attachment_ids: entry.attachment_ids
+    };
+    if (sendCommand(command)) {
+      return;
+    }
+    api("POST", "/conversations/" + entry.conversation_id + "/messages", {
+      client_id: entry.client_id,
+      body: entry.body,
+      attachment_ids: entry.attachment_ids
+    })
+      .then(function (result) {
+        render(result.message);
+      })
+      .catch(function (error) {
+        handleSendError(entry, error.status, error.message);
+      });
+  }
+
+  function handleSendError(entry, status, message) {
+    if (status === 409 || status === 404 || status === 403 || status === 422) {
+      acknowledge(entry.client_id); // it will never go through: do not retry forever
+      var node = $("kf-messages").querySelector('li[data-client-id="' + cssEscape(entry.client_id) + '"][data-seq=""]');
+      if (node) {
+        node.remove();
+      }
+      notice(message || T.error);
+      if (status === 409 && state.conversation) {
+        state.conversation.status = "closed";
+        $("kf-ended").hidden = false;
+        $("kf-composer").hidden = true;
+      }
+      return;
+    }
+    markFailed(entry.client_id);
+    if (status === 429) {
+      notice(message);
+    }
+  }
+
+  function flushOutbox() {
+    state.outbox.forEach(function (entry) {
+      if (!state.conversation || entry.conversation_id === state.conversation.id) {
+        deliver(entry);
+      }
+    });
+  }
+
+  function submitMessage() {
+    var input = $("kf-input");
+    var body = input.value.trim();
+    var files = state.pendingFiles.slice();
+    if (!body && !files.length) {
+      return;
+    }
+    input.value = "";
+    state.pendingFiles = [];
+    renderFiles();
+    // Clear an earlier error, but not the news that the connection is still down.
+    notice(state.socket && !state.socketOpen ? T.reconnecting : "");
+    var entry = {
+      client_id: uuid(),
+      body: body,
+      attachment_ids: files.map(function (f) {
+        return f.id;
+      }),
+      files: files,
+      conversation_id: state.conversation ? state.conversation.id : null
+    };
+    sendTyping(false);
+    if (!state.conversation) {
+      // The first message opens the conversation (no pre-chat form on this widget).
+      renderPending(entry);
+      api("POST", "/conversations", { prechat: {}, message: { client_id: entry.client_id, body: body, attachment_ids: entry.attachment_ids } })
+        .then(function (result) {
+          state.conversation = result.conversation;
+          renderAll(result.messages);
+        })
+        .catch(function (error) {
+          handleSendError(entry, error.status, error.message);
+        });
+      return;
+    }
+    state.outbox.push(entry);
+    saveOutbox();
+    renderPending(entry);
+    deliver(entry);
+  }
+
+  $("kf-composer").addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitMessage();
+  });
+
+  $("kf-input").addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitMessage();
+    }
+  });
+
+  $("kf-input").addEventListener("input", function () {
+    sendTyping(true);
+  });
+
+  $("kf-input").addEventListener("blur", function () {
+    sendTyping(false);
+  });
+
+  function sendTyping(typing) {
+    if (!state.conversation) {
+      return;
+    }
+    var now = Date.now();
+    if (typing && now - state.lastTypingSent < 3000) {
+      return;
+    }
+    if (!typing && !state.lastTypingSent) {
+      return;
+    }
+    state.lastTypingSent = typing ? now : 0;
+    sendCommand({ type: "chat.typing", conversation_id: state.conversation.id, typing: typing });
+  }
+
+  // -- attachments ----------------------------------------------------------------------------------
+  function renderFiles() {
+    var list = $("kf-files");
+    list.textContent = "";
+    state.pendingFiles.forEach(function (file, index) {
+      var li = document.createElement("li");
+      li.textContent = "📎 " + file.filename + " ";
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "kf-link";
+      remove.textContent = T.remove;
+      remove.addEventListener("click", function () {
+        state.pendingFiles.splice(index, 1);
+        renderFiles();
+      });
+      li.appendChild(remove);
+      list.appendChild(li);
+    });
+  }
+
+  function ensureConversation() {
+    if (state.conversation) {
+      return Promise.resolve(state.conversation);
+    }
+    return api("POST", "/conversations", { prechat: {} }).then(function (result) {
+      state.conversation = result.conversation;
+      renderAll(result.messages);
+      return result.conversation;
+    });
+  }
+
+  $("kf-file").addEventListener("change", function (event) {
+    var input = event.target;
+    var file = input.files && input.files[0];
+    input.value = "";
+    if (!file) {
+      return;
+    }
+    ensureConversation()
+      .then(function (conversation) {
+        var data = new FormData();
+        data.append("file", file, file.name);
+        return api("POST", "/conversations/" + conversation.id + "/attachments", data, true);
+      })
+      .then(function (attachment) {
+        state.pendingFiles.push({ id: attachment.id, filename: attachment.filename, url: attachment.url, is_image: attachment.is_image });
+        renderFiles();
+        notice("");
+      })
+      .catch(function (error) {
+        notice(error.message || T.upload_failed);
+      });
+  });
+
+  // -- emoji ------------------------------------------------------------------------------------------
+  $("kf-emoji-button").addEventListener("click", function () {
+    var panel = $("kf-emoji");
+    panel.hidden = !panel.hidden;
+    $("kf-emoji-button").setAttribute("aria-expanded", String(!panel.hidden));
+  });
+
+  $("kf-emoji").addEventListener("click", function (event) {
+    var button = event.target.closest("[data-emoji]");
+    if (!button) {
+      return;
+    }
+    var input = $("kf-input");
+    var at = input.selectionStart || input.value.length;
+    input.value = input.value.slice(0, at) + button.dataset.emoji + input.value.slice(input.selectionEnd || at);
+    input.focus();
+  });
+
+  $("kf-close").addEventListener("click", function () {
+    toParent({ type: "kefu:close" });
+  });
+
+  // -- the socket ---------------------------------------------------------------------------------------
+  function sendCommand(command) {
+    if (state.socket && state.socketOpen) {
+      state.socket.send(JSON.stringify(command));
+      return true;
+    }
+    return false;
+  }
+
+  function connect() {
+    if (!state.token) {
+      return;
+    }
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + "/api/v1/realtime?visitor_token=" + encodeURIComponent(state.token));
+    state.socket = socket;
+    socket.addEventListener("message", function (event) {
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      onFrame(frame);
+    });
+    socket.addEventListener("close", function () {
+      state.socketOpen = false;
+      if (state.socket !== socket) {
+        return;
+      }
+      notice(T.reconnecting);
+      var delay = Math.min(30000, 1000 * Math.pow(2, state.retry)) * (0.5 + Math.random() / 2);
+      state.retry += 1;
+      window.setTimeout(connect, delay);
+    });
+  }
+
+  function topic() {
+    return "visitor:" + state.contactId;
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "hello") {
+      state.socketOpen = true;
+      state.retry = 0;
+      notice("");
+      var subscribe = { type: "subscribe", topic: topic() };
+      var last = load("last_id");
+      if (typeof last === "number") {
+        subscribe.last_id = last;
+      }
+      sendCommand(subscribe);
+    } else if (frame.type === "subscribed" && frame.topic === topic()) {
+      if (typeof load("last_id") !== "number") {
+        store("last_id", frame.last_id);
+      }
+      fetchMissing().then(flushOutbox);
+    } else if (frame.type === "event" && frame.topic === topic()) {
+      store("last_id", frame.id);
+      onEvent(frame.event, frame.data || {});
+    } else if (frame.type === "reload" && frame.topic === topic()) {
+      store("last_id", frame.last_id);
+      fetchMissing();
+    } else if (frame.type === "signal" && frame.topic === topic()) {
+      onSignal(frame.event, frame.data || {});
+    } else if (frame.type === "chat.ack") {
+      render(frame.message);
+    } else if (frame.type === "error" && frame.ref) {
+      var entry = state.outbox.filter(function (e) {
+        return e.client_id === frame.ref;
+      })[0];
+      if (entry) {
+        var status = { "rate-limited": 429, forbidden: 403, conflict: 409, "invalid-input": 422 }[frame.code] || 0;
+        handleSendError(entry, status, frame.detail);
+      }
+    }
+  }
+
+  function onEvent(name, data) {
+    var current = state.conversation;
+    if (name === "message.posted") {
+      if (!current || data.conversation_id !== current.id) {
+        return;
+      }
+      if (data.attachments && data.attachments.length) {
+        fetchMissing(); // attachment links are signed per visitor: take them from the API
+      } else {
+        render(data);
+      }
+      markRead();
+    } else if (name === "conversation.read" && current && data.conversation_id === current.id) {
+      if (data.reader !== "customer") {
+        state.agentRead = Math.max(state.agentRead, data.seq);
+        refreshReadMarks();
+      }
+    } else if (name === "conversation.status_changed" && current && data.conversation_id === current.id) {
+      current.status = data.status;
+      var ended = data.status === "closed";
+      $("kf-ended").hidden = !ended;
+      $("kf-composer").hidden = ended;
+    } else if (name === "message.revised" && current && data.conversation_id === current.id) {
+      var node = state.shown[data.seq];
+      if (node) {
+        var bubble = node.querySelector(".kf-bubble");
+        bubble.textContent = "";
+        appendText(bubble, data.body);
+      }
+    }
+  }
+
+  function onSignal(name, data) {
+    if (name !== "typing" || data.who === "customer") {
+      return;
+    }
+    if (state.conversation && data.conversation_id && data.conversation_id !== state.conversation.id) {
+      return;
+    }
+    if (!data.typing) {
+      hideTyping();
+      return;
+    }
+    $("kf-typing").hidden = false;
+    window.clearTimeout(state.typingTimer);
+    state.typingTimer = window.setTimeout(hideTyping, 8000);
+  }
+
+  function hideTyping() {
+    window.clearTimeout(state.typingTimer);
+    $("kf-typing").hidden = true;
+  }
+
+  // -- go ------------------------------------------------------------------------------------------------
+  if (config.color) {
+    document.documentElement.style.setProperty("--kf-color", config.color);
+  }
+  if (window.parent === window) {
+    start(); // opened on its own (a direct link): no host page to wait for
+  } else {
+    // Ask the host page for its settings; without an answer, carry on as an anonymous visitor.
+    window.parent.postMessage({ type: "kefu:hello" }, "*");
+    window.setTimeout(start, 1500);
+  }
+})();
