@@ -55,9 +55,7 @@ async def test_a_visitor_on_one_node_and_an_agent_on_another_chat_in_real_time(
             conversation = await start(visitor_api, session["token"], body=None)
         conversation_id = conversation["conversation"]["id"]
         async with (
-            await connect(
-                f"ws://{host_b}/api/v1/realtime", additional_headers=agent_headers
-            ) as agent_ws,
+            await connect(f"ws://{host_b}/api/v1/realtime", additional_headers=agent_headers) as agent_ws,
             await connect(
                 f"ws://{host_a}/api/v1/realtime?visitor_token={session['token']}",
                 origin=node_a.url,  # type: ignore[arg-type]  # websockets' Origin type
