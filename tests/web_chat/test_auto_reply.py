@@ -81,3 +81,16 @@ def test_the_away_text_repeats_only_after_ten_minutes() -> None:
     assert not service.needs_auto_reply([view("auto_reply", 9), view("", 1)], now)
     assert service.needs_auto_reply([view("auto_reply", 11), view("", 1)], now)
     assert service.needs_auto_reply([view("welcome", 1)], now)
+
+
+async def test_an_offline_message_gets_no_away_text(client: httpx.AsyncClient, kernel: Kernel) -> None:
+    """The visitor already chose to leave a message (留言): telling them nobody is there is noise."""
+    widget = await make_widget(kernel, away_message=AWAY)
+    token = (await session_of(client, widget))["token"]
+    left = await client.post(
+        "/api/v1/widget/offline",
+        json={"name": "王五", "phone": "+86 138 0000 0000", "body": "请回电"},
+        headers=auth(token),
+    )
+    assert left.status_code == 201, left.text
+    assert await _kinds(kernel, left.json()["conversation"]["id"]) == [("customer", "")]

@@ -23,6 +23,7 @@ async def auto_reply(kernel: Kernel, event: MessagePosted) -> bool:
             conversation is None
             or conversation.channel != Channel.web_chat.value
             or conversation.assignee_id is not None
+            or (conversation.meta or {}).get("offline")  # a 留言 already knows nobody is there
         ):
             return False
         widget_id = (conversation.meta or {}).get("widget_id")
