@@ -11,6 +11,7 @@ from kefu.conversations.attachments import (
     MAX_ATTACHMENT_BYTES,
     StoredFile,
     attachment_path,
+    attachment_response,
     sniff,
     store_upload,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "add_attachment",
     "assign_conversation",
     "attachment_path",
+    "attachment_response",
     "attachment_summary",
     "change_status",
     "clean_body",

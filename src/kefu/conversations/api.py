@@ -10,7 +10,7 @@ from starlette.responses import FileResponse
 
 from kefu.accounts import Permission, Principal, require
 from kefu.conversations import queries, service
-from kefu.conversations.attachments import MAX_ATTACHMENT_BYTES, attachment_path, store_upload
+from kefu.conversations.attachments import MAX_ATTACHMENT_BYTES, attachment_response, store_upload
 from kefu.conversations.queries import InboxFilter
 from kefu.conversations.rules import ACTIVE_STATUSES, AuthorKind, Channel, Priority, Status
 from kefu.conversations.schemas import (
@@ -382,18 +382,7 @@ async def upload_attachment(
 async def download_attachment(kernel: KernelDep, principal: View, attachment_id: PathId) -> FileResponse:
     async with kernel.db.reader() as session:
         attachment = await queries.get_attachment(session, attachment_id)
-    path = attachment_path(kernel.settings.data_dir, attachment.storage_key)
-    if not path.is_file():
-        raise NotFound("The file of this attachment is missing.")
-    inline = attachment.content_type.startswith("image/")
-    return FileResponse(
-        path,
-        media_type=attachment.content_type,
-        filename=attachment.filename,
-        content_disposition_type="inline" if inline else "attachment",
-        # Even a file that slipped past sniffing cannot run script as this origin.
-        headers={"Content-Security-Policy": "sandbox", "Cache-Control": "private, max-age=86400"},
-    )
+    return attachment_response(kernel.settings.data_dir, attachment, cache_seconds=86400)
 
 
 # -- notifications ---------------------------------------------------------------------------------

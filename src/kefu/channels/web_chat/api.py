@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from kefu.channels.web_chat import queries, service
 from kefu.channels.web_chat.limits import send_limiter
@@ -48,13 +48,13 @@ from kefu.conversations import (
     AuthorKind,
     MessageView,
     add_attachment,
-    attachment_path,
+    attachment_response,
     mark_read,
     messages_after,
     store_upload,
 )
 from kefu.platform.api import PathId, problems
-from kefu.platform.errors import NotAuthenticated, NotFound, RateLimited
+from kefu.platform.errors import NotAuthenticated, RateLimited
 from kefu.platform.kernel import Kernel, KernelDep
 from kefu.settings import Settings
 
@@ -289,18 +289,7 @@ async def download(
     contact_id = await _download_contact(request, attachment_id, sig, header)
     async with kernel.db.reader() as session:
         attachment = await queries.visible_attachment(session, attachment_id, contact_id)
-    path = attachment_path(kernel.settings.data_dir, attachment.storage_key)
-    if not path.is_file():
-        raise NotFound("No such attachment.")
-    inline = attachment.content_type in IMAGE_TYPES
-    disposition = "inline" if inline else "attachment"
-    headers = {
-        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
-        "Content-Security-Policy": "sandbox",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, max-age=3600",
-    }
-    return FileResponse(path, media_type=attachment.content_type, headers=headers)
+    return attachment_response(kernel.settings.data_dir, attachment, cache_seconds=3600)
 
 
 @router.post(
