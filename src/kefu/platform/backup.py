@@ -906,15 +906,16 @@ def _restore_postgresql(dump: Path, url: str, tools: dict[str, Path]) -> None:
         psql_rc = psql.wait()
         restore_err.seek(0)
         psql_err.seek(0)
+        if producer_rc != 0 and not broken:
+            # pg_restore died first: whatever psql said about the cut-off script is a consequence.
+            message = _tool_error(restore_err.read().decode(errors="replace"))
+            raise BackupError(f"pg_restore failed, nothing was changed: {message}")
         if psql_rc != 0 or broken:
             message = _tool_error(psql_err.read().decode(errors="replace"))
             hint = " (is kefu still running? Stop it first)" if "lock timeout" in message else ""
             raise BackupError(
                 f"restoring the PostgreSQL database failed, nothing was changed: {message}{hint}"
             )
-        if producer_rc != 0:
-            message = _tool_error(restore_err.read().decode(errors="replace"))
-            raise BackupError(f"pg_restore failed, nothing was changed: {message}")
 
 
 def _restore_files(settings: Settings, staging: Path, manifest: Manifest) -> list[str]:
