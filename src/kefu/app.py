@@ -33,10 +33,12 @@ from kefu.calendars import pages as calendars_pages
 from kefu.channels.web_chat import api as web_chat_api
 from kefu.channels.web_chat import pages as web_chat_pages
 from kefu.channels.web_chat import socket as web_chat_socket
+from kefu.channels.web_chat import transcript as web_chat_transcript
 from kefu.channels.web_chat.visitors import VisitorPrincipal, authenticate_visitor_socket
 from kefu.conversations import api as conversations_api
 from kefu.conversations import live as conversations_live
 from kefu.conversations import pages as conversations_pages
+from kefu.platform import mail
 from kefu.platform.i18n import N_
 from kefu.platform.kernel import Kernel, get_kernel
 from kefu.platform.observability import RequestContextMiddleware
@@ -187,6 +189,7 @@ async def _authorize_topic(subscriber: Subscriber, topic: str) -> bool:
 def build_kernel(settings: Settings) -> Kernel:
     kernel = Kernel.build(settings, template_dirs=FEATURE_TEMPLATE_DIRS)
     accounts_jobs.register(kernel.jobs)
+    mail.register(kernel.jobs)
     kernel.enable_realtime(_authenticate_socket, _authorize_topic)
     conversations_live.register(kernel)
     web_chat_socket.register(kernel)
@@ -255,6 +258,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         routing_api.router,
         replies_api.router,
         web_chat_api.router,
+        web_chat_transcript.router,
         accounts_pages.router,
         admin_pages.router,
         calendars_pages.router,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from email.utils import parseaddr
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  # a file name
@@ -34,6 +36,12 @@ class Environment(StrEnum):
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
+
+
+class SmtpSecurity(StrEnum):
+    none = "none"  # plain SMTP (a relay on this machine or a trusted network)
+    starttls = "starttls"  # plain connection upgraded with STARTTLS; refused if the server lacks it
+    tls = "tls"  # TLS from the first byte (usually port 465)
 
 
 class Settings(BaseSettings):
@@ -81,6 +89,15 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
     )
     db_pool_size: int = Field(10, ge=1, description="Connections per process to PostgreSQL.")
+    smtp_host: str | None = Field(None, description="SMTP server for outgoing mail; unset means no mail.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_username: str | None = Field(None, description="SMTP login (only over starttls or tls).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_security: SmtpSecurity = Field(SmtpSecurity.none, description="`none`, `starttls` or `tls`.")
+    smtp_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the SMTP server.")
+    mail_from: str | None = Field(
+        None, description="Sender of outgoing mail, e.g. `kefu <support@example.com>`."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -93,6 +110,38 @@ class Settings(BaseSettings):
         if value not in {"zh_CN", "en"}:
             raise ValueError("KEFU_DEFAULT_LOCALE must be zh_CN or en")
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _, address = parseaddr(value)
+        if not address or any(ch in value for ch in "\r\n"):
+            raise ValueError("KEFU_MAIL_FROM must look like: kefu <support@example.com>")
+        try:
+            validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"KEFU_MAIL_FROM: {exc}") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _mail_complete(self) -> Settings:
+        # ConfigurationError, not ValueError: pydantic would print every input, the password too.
+        if self.smtp_host is not None and self.mail_from is None:
+            raise ConfigurationError("KEFU_MAIL_FROM is required when KEFU_SMTP_HOST is set.")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ConfigurationError("Set both KEFU_SMTP_USERNAME and KEFU_SMTP_PASSWORD, or neither.")
+        if self.smtp_username is not None and self.smtp_security is SmtpSecurity.none:
+            raise ConfigurationError(
+                "KEFU_SMTP_USERNAME needs KEFU_SMTP_SECURITY=starttls or tls: passwords never go in clear."
+            )
+        return self
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Outgoing mail is set up (``KEFU_SMTP_HOST``)."""
+        return self.smtp_host is not None
 
     @property
     def db_url(self) -> str:

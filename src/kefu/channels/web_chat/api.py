@@ -126,6 +126,7 @@ async def open_session(kernel: KernelDep, key: str, body: SessionIn) -> SessionO
             widget=queries.public_widget(widget),
             online=online,
             conversation=queries.public_conversation(conversation) if conversation else None,
+            transcript_by_email=kernel.settings.mail_enabled,
         )
 
 

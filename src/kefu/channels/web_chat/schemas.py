@@ -31,6 +31,9 @@ class SessionOut(BaseModel):
     conversation: dict[str, Any] | None = Field(
         None, description="The visitor's open conversation through this widget, if any."
     )
+    transcript_by_email: bool = Field(
+        False, description="The visitor may ask for a chat's transcript by email (outgoing mail is set up)."
+    )
 
 
 class MessageIn(ApiModel):

@@ -29,7 +29,9 @@
     parentOrigin: null,
     settings: null,
     typingTimer: null,
-    lastTypingSent: 0
+    lastTypingSent: 0,
+    transcriptByEmail: false, // the server sends mail: offer the chat transcript by email
+    email: null // the visitor's address, when they gave one (pre-chat, 留言, host page)
   };
 
   function readJson(id) {
@@ -162,6 +164,7 @@
     }
     if (s && s.email) {
       body.email = String(s.email).slice(0, 254);
+      rememberEmail(body.email);
     }
     api("POST", "/" + encodeURIComponent(KEY) + "/session", body)
       .catch(function (error) {
@@ -177,6 +180,7 @@
         state.contactId = session.contact_id;
         state.widget = session.widget;
         state.online = session.online;
+        state.transcriptByEmail = !!session.transcript_by_email;
         store("token", session.token);
         if (session.conversation) {
           openConversation(session.conversation);
@@ -200,6 +204,7 @@
 
   function showStart() {
     state.conversation = null;
+    refreshTranscript();
     if (!state.online) {
       show("kf-offline");
     } else if (state.widget.prechat.enabled && state.widget.prechat.fields.length) {
@@ -213,6 +218,7 @@
 
   function openConversation(conversation) {
     state.conversation = conversation;
+    refreshTranscript();
     state.agentRead = conversation.agent_last_read_seq || 0;
     show("kf-chat");
     var ended = conversation.status === "closed";
@@ -270,7 +276,11 @@
   $("kf-prechat-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var form = event.target;
-    api("POST", "/conversations", { prechat: formValues(form) })
+    var values = formValues(form);
+    if (values.email) {
+      rememberEmail(values.email);
+    }
+    api("POST", "/conversations", { prechat: values })
       .then(function (result) {
         fieldErrors(form, null);
         renderAll(result.messages);
@@ -286,6 +296,9 @@
     var form = event.target;
     var values = formValues(form);
     values.client_id = uuid();
+    if (values.email) {
+      rememberEmail(values.email);
+    }
     api("POST", "/offline", values)
       .then(function () {
         fieldErrors(form, null);
@@ -368,7 +381,13 @@
     var bubble = document.createElement("div");
     bubble.className = "kf-bubble";
     // System lines are stored in English: show the visitor's language where the kind is known.
-    var systemText = message.author_kind === "system" && message.kind === "transfer" ? T.transferred : null;
+    var systemText = null;
+    if (message.author_kind === "system" && message.kind === "transfer") {
+      systemText = T.transferred;
+    } else if (message.author_kind === "system" && message.kind === "transcript") {
+      // "Transcript emailed to <address>": the address is the last word.
+      systemText = T.transcript_line.replace("%(email)s", String(message.body || "").split(" ").pop());
+    }
     appendText(bubble, systemText || message.body);
     (message.attachments || []).forEach(function (item) {
       bubble.appendChild(attachmentNode(item));
@@ -603,6 +622,7 @@
       api("POST", "/conversations", { prechat: {}, message: { client_id: entry.client_id, body: body, attachment_ids: entry.attachment_ids } })
         .then(function (result) {
           state.conversation = result.conversation;
+          refreshTranscript();
           renderAll(result.messages);
         })
         .catch(function (error) {
@@ -677,6 +697,7 @@
     }
     return api("POST", "/conversations", { prechat: {} }).then(function (result) {
       state.conversation = result.conversation;
+      refreshTranscript();
       renderAll(result.messages);
       return result.conversation;
     });
@@ -725,6 +746,92 @@
 
   $("kf-close").addEventListener("click", function () {
     toParent({ type: "kefu:close" });
+  });
+
+  // -- the transcript by email ------------------------------------------------------------------------
+  function rememberEmail(email) {
+    state.email = email;
+    store("email", email);
+  }
+
+  function refreshTranscript() {
+    var offered = !!(state.transcriptByEmail && state.conversation && state.conversation.id);
+    $("kf-transcript-open").hidden = !offered;
+    if (!offered) {
+      closeTranscript(false);
+    }
+  }
+
+  function openTranscript() {
+    var form = $("kf-transcript");
+    var input = $("kf-t-email");
+    fieldErrors(form, null);
+    $("kf-transcript-done").textContent = "";
+    if (!input.value) {
+      input.value = state.email || load("email") || "";
+    }
+    form.hidden = false;
+    $("kf-transcript-open").setAttribute("aria-expanded", "true");
+    input.focus();
+  }
+
+  function closeTranscript(focusButton) {
+    var form = $("kf-transcript");
+    if (form.hidden) {
+      return;
+    }
+    form.hidden = true;
+    $("kf-transcript-open").setAttribute("aria-expanded", "false");
+    if (focusButton && !$("kf-transcript-open").hidden) {
+      $("kf-transcript-open").focus();
+    }
+  }
+
+  function frameLocale() {
+    return (document.documentElement.lang || "").indexOf("en") === 0 ? "en" : "zh_CN";
+  }
+
+  $("kf-transcript-open").addEventListener("click", function () {
+    if ($("kf-transcript").hidden) {
+      openTranscript();
+    } else {
+      closeTranscript(true);
+    }
+  });
+
+  $("kf-transcript-close").addEventListener("click", function () {
+    closeTranscript(true);
+  });
+
+  $("kf-transcript").addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeTranscript(true);
+    }
+  });
+
+  $("kf-transcript").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var button = $("kf-transcript-send");
+    if (!state.conversation || button.disabled) {
+      return;
+    }
+    button.disabled = true;
+    $("kf-transcript-done").textContent = "";
+    var body = { email: $("kf-t-email").value.trim(), locale: frameLocale() };
+    api("POST", "/conversations/" + state.conversation.id + "/transcript", body)
+      .then(function (result) {
+        fieldErrors(form, null);
+        rememberEmail(result.email);
+        $("kf-transcript-done").textContent = T.transcript_sent.replace("%(email)s", result.email);
+      })
+      .catch(function (error) {
+        fieldErrors(form, error);
+      })
+      .then(function () {
+        button.disabled = false;
+      });
   });
 
   // -- the socket ---------------------------------------------------------------------------------------
