@@ -51,6 +51,16 @@ async def test_an_image_is_accepted_sent_and_previewable(client: httpx.AsyncClie
     assert sent.status_code == 201, sent.text
     listed = sent.json()["message"]["attachments"]
     assert [a["id"] for a in listed] == [attachment["id"]]
+    # A retry (the answer was lost) gets the same message and its file, not "already sent".
+    again = await client.post(
+        f"{base}/messages",
+        json={"client_id": "with-file", "body": "", "attachment_ids": [attachment["id"]]},
+        headers=auth(token),
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["created"] is False
+    assert again.json()["message"]["id"] == sent.json()["message"]["id"]
+    assert [a["id"] for a in again.json()["message"]["attachments"]] == [attachment["id"]]
     # An <img> cannot send headers: the signed link alone is enough, and only for this file.
     image = await client.get(listed[0]["url"])
     assert image.status_code == 200

@@ -29,7 +29,6 @@ from kefu.conversations.events import (
 from kefu.conversations.models import Attachment, Contact, Conversation, Message
 from kefu.conversations.queries import (
     ConversationRow,
-    MessageView,
     contact_conversations,
     get_attachment,
     get_contact,
@@ -57,7 +56,6 @@ from kefu.conversations.service import (
     Posted,
     add_attachment,
     assign_conversation,
-    attachment_summary,
     change_status,
     clean_body,
     ensure_builtin_categories,
@@ -69,6 +67,7 @@ from kefu.conversations.service import (
     transfer_conversation,
     update_conversation,
 )
+from kefu.conversations.views import MessageView, attachment_summary, message_view
 
 __all__ = [
     "CHANNEL_LABELS",
@@ -114,6 +113,7 @@ __all__ = [
     "latest_active_conversation",
     "list_categories",
     "mark_read",
+    "message_view",
     "messages_after",
     "messages_before",
     "open_conversation",

@@ -35,6 +35,7 @@ from kefu.conversations.schemas import (
     TransferBody,
 )
 from kefu.conversations.service import Author
+from kefu.conversations.views import attachment_summary
 from kefu.platform.api import MAX_ID, Limit, Page, PathId, SafeStr, page_of, problems
 from kefu.platform.errors import InvalidInput, NotFound
 from kefu.platform.kernel import KernelDep
@@ -192,10 +193,9 @@ async def post_message(
             client_id=body.client_id,
             attachment_ids=body.attachment_ids,
         )
-        message_id = posted.message.id
     if not posted.created:
         response.status_code = 200
-    return await _message_out(kernel, conversation_id, message_id)
+    return MessageOut.of(posted.view)
 
 
 async def _message_out(kernel: KernelDep, conversation_id: int, message_id: int) -> MessageOut:
@@ -367,7 +367,7 @@ async def upload_attachment(
             sha256=stored.sha256,
             storage_key=stored.storage_key,
         )
-        return AttachmentOut.of(service.attachment_summary(attachment))
+        return AttachmentOut.of(attachment_summary(attachment))
 
 
 @router.get(

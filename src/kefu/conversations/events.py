@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kefu.platform.events import Event
+from kefu.platform.events import INTERNAL, Event
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class MessagePosted(Event):
     created_at: str
     attachments: tuple[dict[str, Any], ...] = ()
     kind: str = ""
+    # For handlers on the committing node (not published): the conversation as the message left it.
+    channel: str = field(default="", metadata=INTERNAL)
+    assignee_id: int | None = field(default=None, metadata=INTERNAL)
+    conversation_meta: dict[str, Any] = field(default_factory=dict, metadata=INTERNAL)
 
     def topics(self) -> Sequence[str]:
         if self.is_note:

@@ -20,7 +20,7 @@ from kefu.conversations.models import (
     Notification,
 )
 from kefu.conversations.rules import ACTIVE_STATUSES, Status, display_number, parse_number
-from kefu.conversations.service import attachment_summary
+from kefu.conversations.views import MessageView, message_view
 from kefu.platform.api import MAX_ID
 from kefu.platform.errors import NotFound
 
@@ -201,40 +201,6 @@ async def get_conversation(session: AsyncSession, conversation_id: int) -> Conve
     return _row(found[0], found[1])
 
 
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    seq: int
-    author_kind: str
-    author_name: str
-    author_user_id: int | None
-    body: str
-    is_note: bool
-    client_id: str | None
-    kind: str
-    meta: dict[str, Any]
-    created_at: Any
-    edited_at: Any
-    deleted_at: Any
-    attachments: tuple[dict[str, Any], ...]
-
-    def public(self) -> dict[str, Any]:
-        """What a customer's widget gets (never notes: callers filter them out)."""
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "author_kind": self.author_kind,
-            "author_name": self.author_name,
-            "body": self.body,
-            "client_id": self.client_id,
-            "kind": self.kind,
-            "created_at": self.created_at.isoformat(),
-            "edited": self.edited_at is not None,
-            "deleted": self.deleted_at is not None,
-            "attachments": list(self.attachments),
-        }
-
-
 async def messages_after(
     session: AsyncSession,
     conversation_id: int,
@@ -270,33 +236,15 @@ async def messages_before(
 
 
 async def _views(session: AsyncSession, rows: list[Message]) -> list[MessageView]:
-    by_message: dict[int, list[dict[str, Any]]] = {}
+    by_message: dict[int, list[Attachment]] = {}
     if rows:
         attachments = await session.scalars(
-            select(Attachment).where(Attachment.message_id.in_([m.id for m in rows])).order_by(Attachment.id)
+            select(Attachment).where(Attachment.message_id.in_([m.id for m in rows]))
         )
         for attachment in attachments:
             assert attachment.message_id is not None
-            by_message.setdefault(attachment.message_id, []).append(attachment_summary(attachment))
-    return [
-        MessageView(
-            id=m.id,
-            seq=m.seq,
-            author_kind=m.author_kind,
-            author_name=m.author_name,
-            author_user_id=m.author_user_id,
-            body=m.body,
-            is_note=m.is_note,
-            client_id=m.client_id,
-            kind=str((m.meta or {}).get("kind", "")),
-            meta=dict(m.meta or {}),
-            created_at=m.created_at,
-            edited_at=m.edited_at,
-            deleted_at=m.deleted_at,
-            attachments=tuple(by_message.get(m.id, ())),
-        )
-        for m in rows
-    ]
+            by_message.setdefault(attachment.message_id, []).append(attachment)
+    return [message_view(m, by_message.get(m.id, ())) for m in rows]
 
 
 async def contact_conversations(

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from kefu.conversations.models import Category, Contact, Notification
-from kefu.conversations.queries import ConversationRow, MessageView
+from kefu.conversations.queries import ConversationRow
 from kefu.conversations.rules import MAX_BODY_CHARS, MAX_TAG_CHARS, MAX_TAGS, Priority, Status, display_number
+from kefu.conversations.views import MessageView
 from kefu.platform.api import MAX_ID, ApiModel, BodyId, SafeStr
 
 Body = Annotated[SafeStr, Field(max_length=MAX_BODY_CHARS)]

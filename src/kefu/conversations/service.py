@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from kefu.accounts import User, users_by_ids
 from kefu.conversations.events import (
@@ -47,6 +50,7 @@ from kefu.conversations.rules import (
     Status,
     display_number,
 )
+from kefu.conversations.views import MessageView, attachment_summary, message_view
 from kefu.platform.audit import Actor, record_audit
 from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -88,6 +92,12 @@ class Author:
 class Posted:
     message: Message
     created: bool  # False: the client id was seen before and this is the stored message
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def view(self) -> MessageView:
+        """The message as callers answer it, without reading it back."""
+        return message_view(self.message, self.attachments)
 
 
 # -- contacts ------------------------------------------------------------------------------------
@@ -186,12 +196,30 @@ async def open_conversation(
 
 
 async def get_for_update(session: AsyncSession, conversation_id: int) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-    )
+    """The conversation, current and locked against other writers until this transaction ends.
+
+    On SQLite the write transaction holds the database's single write lock from its first
+    statement (``BEGIN IMMEDIATE``), so a copy already loaded in it is current: no second read.
+    On PostgreSQL, ``SELECT … FOR UPDATE`` takes the row lock and refreshes a loaded copy.
+    """
+    if _dialect(session) == "sqlite":
+        conversation = await session.get(Conversation, conversation_id)
+    else:
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None, "kefu's sessions are bound to an engine"
+    return bind.dialect.name
 
 
 def clean_body(body: str, *, allow_empty: bool = False) -> str:
@@ -216,61 +244,63 @@ async def post_message(
     attachment_ids: Sequence[int] = (),
     meta: dict[str, Any] | None = None,
 ) -> Posted:
-    """Append a message. Idempotent by ``client_id``: a retry returns the stored message."""
+    """Append a message. Idempotent by ``client_id``: a retry returns the stored message.
+
+    This is the hot path of every chat, so it costs three statements when nothing else is
+    asked of it: the conversation (locked), one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
+    and, at commit, one ``UPDATE`` of the conversation.
+    """
     if client_id is not None and not CLIENT_ID.match(client_id):
         raise InvalidInput("client_id: 1–64 letters, digits or _.:-", field="client_id")
     if is_note and author.kind is not AuthorKind.agent:
         raise InvalidInput("Only agents write internal notes.", field="is_note")
-    if client_id is not None:
-        earlier = await session.scalar(
-            select(Message).where(Message.conversation_id == conversation_id, Message.client_id == client_id)
-        )
-        if earlier is not None:
-            return Posted(earlier, created=False)
     text = clean_body(body, allow_empty=bool(attachment_ids))
     conversation = await get_for_update(session, conversation_id)
     if author.kind is AuthorKind.customer and author.contact_id != conversation.contact_id:
         raise PermissionDenied("This is not your conversation.")
+    if client_id is not None and attachment_ids:
+        # A retry's files are bound to the message already: answer it before checking them.
+        earlier = await _sent_before(session, conversation_id, client_id)
+        if earlier is not None:
+            return earlier
+    # Checked before anything is written (reads only, and only when files are sent).
     attachments = await _claim_attachments(session, conversation, author, attachment_ids)
     now = utcnow()
-    # One UPDATE … RETURNING takes the next number under the row lock (PostgreSQL) or the
-    # single-writer lock (SQLite), so concurrent senders never share a sequence number.
-    seq = await session.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + 1)
-        .returning(Conversation.last_seq)
+    # Under the lock taken above, the next number is the conversation's last one plus one:
+    # concurrent senders queue on the lock and never share a sequence number.
+    seq = conversation.last_seq + 1
+    values: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "author_kind": author.kind.value,
+        "author_user_id": author.user_id,
+        "author_name": author.name[:100],
+        "body": text,
+        "is_note": is_note,
+        "client_id": client_id,
+        "meta": dict(meta or {}),
+        "created_at": now,
+        "edited_at": None,
+        "deleted_at": None,
+    }
+    insert = (sqlite_insert if _dialect(session) == "sqlite" else pg_insert)(Message)
+    message_id = await session.scalar(
+        insert.values(values)
+        .on_conflict_do_nothing(index_elements=[Message.conversation_id, Message.client_id])
+        .returning(Message.id)
     )
-    assert seq is not None
-    conversation.last_seq = seq
-    message = Message(
-        conversation_id=conversation_id,
-        seq=seq,
-        author_kind=author.kind.value,
-        author_user_id=author.user_id,
-        author_name=author.name[:100],
-        body=text,
-        is_note=is_note,
-        client_id=client_id,
-        meta=dict(meta or {}),
-        created_at=now,
-    )
-    session.add(message)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        if client_id is None:
-            raise
-        # The same client id raced in from another tab or node: return that one.
-        session.expunge(message)
-        earlier = await session.scalar(
-            select(Message).where(Message.conversation_id == conversation_id, Message.client_id == client_id)
-        )
+    if message_id is None:  # this client id was sent before (a retry, another tab or node)
+        assert client_id is not None
+        earlier = await _sent_before(session, conversation_id, client_id)
         assert earlier is not None
-        return Posted(earlier, created=False)
+        return earlier
+    # The row is written: put it in the session as loaded, so nothing reads it back.
+    message = Message(id=message_id, **values)
+    make_transient_to_detached(message)
+    session.add(message)
     for attachment in attachments:
         attachment.message_id = message.id
+    conversation.last_seq = seq
     _after_message(session, conversation, message, author, now)
     record_event(
         session,
@@ -288,11 +318,24 @@ async def post_message(
             created_at=now.isoformat(),
             attachments=tuple(attachment_summary(a) for a in attachments),
             kind=str(message.meta.get("kind", "")),
+            channel=conversation.channel,
+            assignee_id=conversation.assignee_id,
+            conversation_meta=dict(conversation.meta or {}),
         ),
     )
     if is_note:
         await _notify_mentions(session, conversation, message, author)
-    return Posted(message, created=True)
+    return Posted(message, created=True, attachments=tuple(attachments))
+
+
+async def _sent_before(session: AsyncSession, conversation_id: int, client_id: str) -> Posted | None:
+    earlier = await session.scalar(
+        select(Message).where(Message.conversation_id == conversation_id, Message.client_id == client_id)
+    )
+    if earlier is None:
+        return None
+    sent = await session.scalars(select(Attachment).where(Attachment.message_id == earlier.id))
+    return Posted(earlier, created=False, attachments=tuple(sent))
 
 
 def _after_message(
@@ -345,16 +388,6 @@ async def _claim_attachments(
     if len(rows) != len(set(ids)):
         raise InvalidInput("An attachment is unknown, already sent or not yours.", field="attachment_ids")
     return rows
-
-
-def attachment_summary(attachment: Attachment) -> dict[str, Any]:
-    return {
-        "id": attachment.id,
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "is_image": attachment.content_type.startswith("image/"),
-    }
 
 
 async def _notify_mentions(

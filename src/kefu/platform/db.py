@@ -26,6 +26,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from kefu.platform import sqlite_inline
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -35,6 +37,7 @@ NAMING_CONVENTION = {
 }
 
 PENDING_EVENTS = "kefu.pending_events"
+LOCK_TIMEOUT = 10.0  # seconds a SQLite statement waits for another process's lock
 COMMITTED_EVENTS = "kefu.committed_events"
 
 
@@ -107,11 +110,24 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._sink: EventSink = _no_sink
         if self.is_sqlite:
+            # Statements run on the event loop's thread (see sqlite_inline): no thread hop each.
+            creator = sqlite_inline.connector(self.url.database or ":memory:", lock_timeout=LOCK_TIMEOUT)
             self.writer = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=60, echo=echo, json_serializer=_json_dumps
+                self.url,
+                async_creator=creator,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                echo=echo,
+                json_serializer=_json_dumps,
             )
             self.engine = create_async_engine(
-                self.url, pool_size=5, max_overflow=5, echo=echo, json_serializer=_json_dumps
+                self.url,
+                async_creator=creator,
+                pool_size=5,
+                max_overflow=5,
+                echo=echo,
+                json_serializer=_json_dumps,
             )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.engine, immediate=False)
@@ -180,7 +196,8 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # No waiting inside SQLite: the inline connection waits for locks with asyncio.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -14,8 +14,9 @@ import dataclasses
 import enum
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,18 @@ class Event:
         return ()
 
     def payload(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """What realtime followers get: every field but those marked :data:`INTERNAL`."""
+        return {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("kefu.internal")
+        }
+
+
+# Metadata of a field for in-process handlers only, never published to realtime topics:
+# ``assignee_id: int | None = field(default=None, metadata=INTERNAL)``. Handlers on the
+# committing node then decide without reading the database again.
+INTERNAL: Mapping[str, bool] = MappingProxyType({"kefu.internal": True})
 
 
 def _jsonable(value: Any) -> Any:

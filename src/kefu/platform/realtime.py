@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TOPIC_PATTERN = re.compile(r"^[a-z][a-z_]*(:[A-Za-z0-9_.\-]+){0,3}$")
 MAX_TOPICS_PER_SOCKET = 200
 REVOKED_EVENT = "auth.revoked"
+REVOKED_PREFIX = json.dumps({"event": REVOKED_EVENT})[:-1]  # how publish() starts that message
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_OVERLOADED = 1013
 
@@ -340,23 +341,14 @@ class RealtimeHub:
         if last is None or item.seq <= last:
             return
         conn.last[item.topic] = item.seq
-        body = json.loads(item.message)
-        revoked = body.get("event") == REVOKED_EVENT and item.topic == conn.subscriber.private_topic
+        revoked = item.topic == conn.subscriber.private_topic and item.message.startswith(REVOKED_PREFIX)
         if revoked and not await conn.subscriber.still_valid():
             conn.closed = True
             await conn.websocket.close(code=CLOSE_UNAUTHENTICATED)
             return
         if conn.websocket.application_state != WebSocketState.CONNECTED:
             return
-        await conn.websocket.send_json(
-            {
-                "type": "event",
-                "topic": item.topic,
-                "id": item.seq,
-                "event": body.get("event"),
-                "data": body.get("data"),
-            }
-        )
+        await conn.websocket.send_text(item.frame)
 
     async def _send(self, conn: _Connection, message: dict[str, Any]) -> None:
         async with conn.send_lock:

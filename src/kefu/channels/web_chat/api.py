@@ -191,17 +191,14 @@ async def list_messages(
 async def post_message(
     kernel: KernelDep, visitor: CurrentVisitor, conversation_id: PathId, body: MessageIn
 ) -> MessageOut:
-    widget = await _widget_of(kernel, visitor)
     check_rate(kernel, visitor)
     first = service.FirstMessage(body.client_id, body.body, body.attachment_ids)
     async with kernel.db.transaction() as session:
-        message, created = await service.post_visitor_message(
-            session, widget, visitor, conversation_id, first
-        )
-        views = await messages_after(
-            session, conversation_id, after_seq=message.seq - 1, include_notes=False, limit=1
-        )
-    return MessageOut(message=public_message(kernel.settings, views[0], visitor.contact_id), created=created)
+        widget = await queries.active_widget(session, visitor.widget_id)
+        posted = await service.post_visitor_message(session, widget, visitor, conversation_id, first)
+    return MessageOut(
+        message=public_message(kernel.settings, posted.view, visitor.contact_id), created=posted.created
+    )
 
 
 @router.post(

@@ -6,7 +6,7 @@ import logging
 
 from kefu.channels.web_chat import queries, service
 from kefu.channels.web_chat.models import Widget
-from kefu.conversations import AuthorKind, Channel, Conversation, MessagePosted
+from kefu.conversations import AuthorKind, Channel, MessagePosted
 from kefu.platform.kernel import Kernel
 
 log = logging.getLogger(__name__)
@@ -16,18 +16,19 @@ async def auto_reply(kernel: Kernel, event: MessagePosted) -> bool:
     """Post the widget's away text if the chat waits and nobody answers now; True when posted."""
     if event.author_kind != AuthorKind.customer.value or event.is_note:
         return False
-    # Most messages need no reply: decide on a read, and take the write lock only to post.
+    # Most messages need no reply: decide from the event (the conversation as the message left
+    # it) where it can, then on a read, and take the write lock only to post.
+    meta = event.conversation_meta
+    widget_id = meta.get("widget_id")
+    if (
+        event.channel != Channel.web_chat.value
+        or event.assignee_id is not None
+        or meta.get("offline")  # a 留言 already knows nobody is there
+        or not isinstance(widget_id, int)
+    ):
+        return False
     async with kernel.db.reader() as session:
-        conversation = await session.get(Conversation, event.conversation_id)
-        if (
-            conversation is None
-            or conversation.channel != Channel.web_chat.value
-            or conversation.assignee_id is not None
-            or (conversation.meta or {}).get("offline")  # a 留言 already knows nobody is there
-        ):
-            return False
-        widget_id = (conversation.meta or {}).get("widget_id")
-        widget = await session.get(Widget, widget_id) if isinstance(widget_id, int) else None
+        widget = await session.get(Widget, widget_id)
         if widget is None or not widget.away_message or await queries.is_online(session, widget):
             return False
     async with kernel.db.transaction() as session:

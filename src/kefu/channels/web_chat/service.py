@@ -34,6 +34,7 @@ from kefu.conversations import (
     Conversation,
     Message,
     MessageView,
+    Posted,
     Status,
     messages_before,
     open_conversation,
@@ -380,7 +381,7 @@ async def post_visitor_message(
     message: FirstMessage,
     *,
     name: str = "",
-) -> tuple[Message, bool]:
+) -> Posted:
     conversation = await owned_conversation(session, visitor, conversation_id)
     if conversation.status == Status.closed.value:
         existing = await session.scalar(
@@ -390,7 +391,7 @@ async def post_visitor_message(
         )
         if existing is None:  # a retry of a message sent before the close still gets its answer
             raise Conflict("This conversation has ended. Start a new one.")
-    posted = await post_message(
+    return await post_message(
         session,
         conversation.id,
         author=Author.customer(visitor.contact_id, name),
@@ -398,7 +399,6 @@ async def post_visitor_message(
         client_id=message.client_id,
         attachment_ids=message.attachment_ids,
     )
-    return posted.message, posted.created
 
 
 async def leave_offline_message(

@@ -16,7 +16,7 @@ from kefu.channels.web_chat.api import public_message
 from kefu.channels.web_chat.limits import send_limiter
 from kefu.channels.web_chat.schemas import MessageIn
 from kefu.channels.web_chat.visitors import VisitorPrincipal
-from kefu.conversations import AuthorKind, mark_read, messages_after
+from kefu.conversations import AuthorKind, mark_read
 from kefu.platform.api import MAX_ID
 from kefu.platform.errors import DomainError
 from kefu.platform.i18n import translate
@@ -66,18 +66,13 @@ def make_send(kernel: Kernel) -> CommandHandler:
         try:
             async with kernel.db.transaction() as session:
                 widget = await queries.active_widget(session, visitor.widget_id)
-                message, _ = await service.post_visitor_message(
-                    session, widget, visitor, conversation_id, first
-                )
-                views = await messages_after(
-                    session, conversation_id, after_seq=message.seq - 1, include_notes=False, limit=1
-                )
+                posted = await service.post_visitor_message(session, widget, visitor, conversation_id, first)
         except DomainError as exc:
             raise _rejected(exc) from None
         return {
             "type": "chat.ack",
             "client_id": body.client_id,
-            "message": public_message(kernel.settings, views[0], visitor.contact_id),
+            "message": public_message(kernel.settings, posted.view, visitor.contact_id),
         }
 
     return send

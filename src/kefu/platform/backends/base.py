@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -14,9 +16,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FeedItem:
+    """One numbered message of a topic's feed; ``message`` is a JSON object's text."""
+
     topic: str
     seq: int
     message: str
+
+    @cached_property
+    def frame(self) -> str:
+        """The item as the ``event`` frame sockets get: built once, sent to every follower.
+
+        ``{"type": "event", "topic": …, "id": seq, …the message's own keys…}``
+        """
+        head = f'{{"type": "event", "topic": {json.dumps(self.topic)}, "id": {self.seq}'
+        body = self.message.strip()
+        if body.startswith("{") and body != "{}":
+            return f"{head}, {body[1:]}"
+        return json.dumps({"type": "event", "topic": self.topic, "id": self.seq, "data": body})
 
 
 class Subscription(Generic[T]):
