@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from kefu.accounts.access import Role
 from kefu.accounts.models import User
+from kefu.platform.backends import FeedItem
 from kefu.platform.kernel import Kernel
+from kefu.platform.realtime import Subscriber, _Connection
 from tests.factories import Factory, post_form
 from tests.live import serve_in_loop
 
@@ -186,3 +190,26 @@ async def _drain(ws: ClientConnection) -> None:
     """Read until the server closes the socket (raises ConnectionClosed)."""
     while True:
         await asyncio.wait_for(ws.recv(), 5)
+
+
+class _GoneSocket:
+    """A socket whose client has gone: every send raises what Starlette raises then."""
+
+    application_state = WebSocketState.CONNECTED
+
+    async def send_text(self, data: str) -> None:
+        raise WebSocketDisconnect(code=1006)
+
+
+async def test_a_client_gone_mid_delivery_ends_its_pump_quietly(
+    kernel: Kernel, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert kernel.hub is not None
+    subscriber = Subscriber("test", "user:0", lambda: asyncio.sleep(0, True))
+    conn = _Connection(_GoneSocket(), subscriber)  # type: ignore[arg-type]  # only send_text is used
+    conn.last["inbox"] = 0
+    await conn.inbox.put(FeedItem("inbox", 1, json.dumps({"event": "x", "data": {}})))
+    # Before: the disconnect escaped the pump and the endpoint logged "Exception in ASGI application".
+    await asyncio.wait_for(kernel.hub._pump(conn), 5)
+    assert conn.closed
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

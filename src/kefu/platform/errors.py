@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from kefu.platform.i18n import N_
 
 
@@ -94,6 +97,31 @@ class Unavailable(DomainError):
     status = 503
     code = "unavailable"
     title = N_("Service unavailable")
+
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, params: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, params=params)
+        self.retry_after = retry_after
+
+
+OVERLOADED = N_("The server is busy. Try again in a moment.")
+OVERLOAD_RETRY_AFTER = 5  # seconds
+
+
+def overloaded(exc: BaseException) -> Unavailable | None:
+    """The busy answer when ``exc`` means "the database is saturated", not a defect.
+
+    Under a load the server cannot carry, a request can wait longer than allowed for the
+    database: for a pooled connection (SQLAlchemy's ``TimeoutError``) or, on SQLite, for
+    another process's write lock ("database is locked" after the lock timeout). The client
+    should retry later; nothing was written.
+    """
+    if isinstance(exc, PoolTimeout) or (
+        isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+    ):
+        return Unavailable(OVERLOADED, retry_after=OVERLOAD_RETRY_AFTER)
+    return None
 
 
 # Titles for statuses raised by the framework itself (unknown route, wrong method…).

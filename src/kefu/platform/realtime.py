@@ -37,16 +37,26 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import starlette.websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from kefu.platform.backends import Broker, FeedItem
+from kefu.platform.errors import overloaded
 from kefu.platform.events import Event
+from kefu.platform.i18n import translate
 from kefu.platform.observability import Metrics
 
 log = logging.getLogger(__name__)
 
 TOPIC_PATTERN = re.compile(r"^[a-z][a-z_]*(:[A-Za-z0-9_.\-]+){0,3}$")
 MAX_TOPICS_PER_SOCKET = 200
+# What sending to a socket raises once its client has gone (closed, or the connection dropped
+# while a frame was on its way): the end of that socket, never an error of the server.
+# (Starlette 1.x raises WebSocketDisconnected, a RuntimeError, for a send after the close.)
+GONE: tuple[type[BaseException], ...] = (
+    WebSocketDisconnect,
+    getattr(starlette.websockets, "WebSocketDisconnected", WebSocketDisconnect),
+)
 REVOKED_EVENT = "auth.revoked"
 REVOKED_PREFIX = json.dumps({"event": REVOKED_EVENT})[:-1]  # how publish() starts that message
 CLOSE_UNAUTHENTICATED = 4401
@@ -220,12 +230,12 @@ class RealtimeHub:
             await self._send(conn, {"type": "hello", "subscriber": subscriber.label})
             await self._subscribe(conn, subscriber.private_topic, None, announce=False)
             await self._read_commands(conn)
-        except WebSocketDisconnect:
+        except GONE:
             pass
         finally:
             conn.closed = True
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, *GONE):
                 await pump
             self._connections.discard(conn)
             for topic in list(conn.last):
@@ -270,9 +280,16 @@ class RealtimeHub:
         except CommandRejected as exc:
             await self._error(conn, exc.code, exc.detail, **echo, **exc.extra)
             return
-        except Exception:
-            log.exception("realtime command %r failed", command.get("type"))
-            await self._error(conn, "internal", "The server could not handle this message.", **echo)
+        except Exception as exc:
+            busy = overloaded(exc)
+            if busy is None:
+                log.exception("realtime command %r failed", command.get("type"))
+                await self._error(conn, "internal", "The server could not handle this message.", **echo)
+            else:
+                log.warning("overloaded on realtime command %r: %s", command.get("type"), exc)
+                await self._error(
+                    conn, busy.code, translate(busy.message), **echo, retry_after=busy.retry_after
+                )
             return
         if reply is not None:
             await self._send(conn, {**reply, **echo})
@@ -306,6 +323,12 @@ class RealtimeHub:
 
     async def _pump(self, conn: _Connection) -> None:
         """Delivers live items to one socket in order, catching up over any gap."""
+        try:
+            await self._pump_items(conn)
+        except GONE:  # the client went away while an item was on its way: nothing to do
+            conn.closed = True
+
+    async def _pump_items(self, conn: _Connection) -> None:
         while True:
             item = await conn.inbox.get()
             if item is None or conn.closed:

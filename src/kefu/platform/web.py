@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.types import Receive, Scope, Send
 
 from kefu.platform import i18n
-from kefu.platform.errors import HTTP_TITLES, DomainError, InvalidInput, RateLimited
+from kefu.platform.errors import HTTP_TITLES, DomainError, InvalidInput, RateLimited, Unavailable, overloaded
 from kefu.platform.i18n import N_
 from kefu.platform.observability import current_request_id
 from kefu.platform.security import Signer, csrf_token_for
@@ -181,7 +181,7 @@ class ErrorRenderer:
         detail = i18n.translate(error.message, error.params)
         title = i18n.gettext(error.title)
         headers = {}
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited | Unavailable) and error.retry_after is not None:
             headers["retry-after"] = str(error.retry_after)
         extra: dict[str, Any] = {"code": error.code}
         if isinstance(error, InvalidInput) and error.errors:
@@ -282,6 +282,9 @@ class ErrorRenderer:
             # the client's mistake, reported as such, and logged so the validation gets fixed.
             log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
             response = await self.response(request, InvalidInput("A value is out of range or malformed."))
+        elif (busy := overloaded(exc)) is not None:
+            log.warning("overloaded on %s %s: %s", request.method, request.url.path, exc)
+            response = await self.response(request, busy)
         else:
             response = await self.unexpected(request, exc)
         await response(scope, receive, send)
