@@ -202,7 +202,7 @@ def test_days_preview_and_times() -> None:
     assert days[0].reason is Reason.open
     assert days[1].reason_label == "国庆节"
     assert days[10].reason is Reason.makeup_workday
-    assert days[11].reason_label == "Closed"
+    assert days[11].reason_label == "Closed all day"
     assert parse_time("24:00") == 1440
     with pytest.raises(ValueError, match="time of day"):
         parse_time("24:30")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from datetime import timedelta
 from typing import Any
 
@@ -13,8 +14,9 @@ from kefu.accounts.access import Role
 from kefu.conversations import queries, service
 from kefu.conversations.models import Message, MessageRevision, Notification
 from kefu.conversations.queries import InboxFilter
-from kefu.conversations.rules import AuthorKind, Status
+from kefu.conversations.rules import STATUS_LABELS, AuthorKind, Status
 from kefu.conversations.service import Author
+from kefu.platform import i18n
 from kefu.platform.audit import Actor
 from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, InvalidInput, PermissionDenied
@@ -318,3 +320,15 @@ async def test_a_category_name_is_taken_once(kernel: Kernel, names: tuple[str, s
     with pytest.raises(Conflict):
         async with kernel.db.transaction() as session:
             await service.create_category(session, ACTOR, names[1])
+
+
+def test_conversation_statuses_do_not_borrow_the_calendars_words() -> None:
+    """ "Open" / "Closed" once meant 营业中 / 休息 everywhere: a chat showed as "open for business"."""
+
+    def labels() -> list[str]:
+        i18n.set_locale("zh_CN")
+        statuses = [i18n.gettext(STATUS_LABELS[s]) for s in (Status.open, Status.closed)]
+        return [*statuses, i18n.gettext("Open now"), i18n.gettext("Closed now")]
+
+    # In a copy of the context, so the language does not leak into other tests.
+    assert contextvars.copy_context().run(labels) == ["进行中", "已关闭", "营业中", "休息中"]

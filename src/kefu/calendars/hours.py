@@ -65,9 +65,9 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.special_hours: N_("Special hours"),
     Reason.makeup_workday: N_("Make-up workday"),
     Reason.after_hours: N_("Outside opening hours"),
-    Reason.weekly_closed: N_("Closed"),
+    Reason.weekly_closed: N_("Closed all day"),
     Reason.holiday: N_("Public holiday"),
-    Reason.closed_day: N_("Closed"),
+    Reason.closed_day: N_("Closed all day"),
 }
 
 
