@@ -43,7 +43,30 @@
     return document.getElementById(id);
   }
 
+  // Where the browser refuses storage to this frame (it is third-party on the host's site), the
+  // host page keeps our few values in its own storage: the loader hands them back with
+  // "kefu:init" and saves what we send with "kefu:store". Only then, never otherwise.
+  var frameStorage = (function () {
+    try {
+      window.localStorage.setItem(STORE + "probe", "1");
+      window.localStorage.removeItem(STORE + "probe");
+      return true;
+    } catch (e) {
+      return false;
+    }
+  })();
+  var hostStore = {};
+
   function store(name, value) {
+    if (!frameStorage) {
+      if (value === null) {
+        delete hostStore[name];
+      } else {
+        hostStore[name] = value;
+      }
+      toParent({ type: "kefu:store", name: name, value: value });
+      return;
+    }
     try {
       if (value === null) {
         window.localStorage.removeItem(STORE + name);
@@ -56,6 +79,9 @@
   }
 
   function load(name) {
+    if (!frameStorage) {
+      return Object.prototype.hasOwnProperty.call(hostStore, name) ? hostStore[name] : null;
+    }
     try {
       var raw = window.localStorage.getItem(STORE + name);
       return raw ? JSON.parse(raw) : null;
@@ -97,6 +123,11 @@
     if (data.type === "kefu:init") {
       state.parentOrigin = event.origin;
       state.settings = data.settings && typeof data.settings === "object" ? data.settings : null;
+      if (!frameStorage && data.stored && typeof data.stored === "object") {
+        Object.keys(data.stored).forEach(function (name) {
+          hostStore[name] = data.stored[name];
+        });
+      }
       start();
     } else if (data.type === "kefu:visible") {
       state.visible = !!data.visible;

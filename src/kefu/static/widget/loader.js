@@ -140,7 +140,9 @@
     }
     var data = event.data || {};
     if (data.type === "kefu:hello") {
-      tell({ type: "kefu:init", settings: window.kefuSettings || null });
+      tell({ type: "kefu:init", settings: window.kefuSettings || null, stored: kept() });
+    } else if (data.type === "kefu:store") {
+      keep(data.name, data.value);
     } else if (data.type === "kefu:ready") {
       if (data.look) {
         look.color = /^#[0-9a-fA-F]{6}$/.test(data.look.color) ? data.look.color : look.color;
@@ -159,6 +161,46 @@
       badge.style.setProperty("display", count > 0 && !open ? "block" : "none");
     }
   });
+
+  // -- storage for a frame the browser gives none (third-party storage blocked) ----------------------
+  // The frame asks for this only when its own storage fails; values are its visitor token, read
+  // position, unsent messages and email, kept under "kefu:KEY:" on this site.
+  var KEEP = "kefu:" + key + ":";
+  var KEEP_NAME = /^[a-z_]{1,32}$/;
+  var KEEP_MAX = 65536; // characters of JSON per value
+
+  function keep(name, value) {
+    if (typeof name !== "string" || !KEEP_NAME.test(name)) {
+      return;
+    }
+    try {
+      if (value === null || value === undefined) {
+        window.localStorage.removeItem(KEEP + name);
+        return;
+      }
+      var text = JSON.stringify(value);
+      if (text.length <= KEEP_MAX) {
+        window.localStorage.setItem(KEEP + name, text);
+      }
+    } catch (e) {
+      // The host's storage is full or blocked too: the chat still works for this visit.
+    }
+  }
+
+  function kept() {
+    var values = {};
+    try {
+      for (var i = 0; i < window.localStorage.length; i++) {
+        var full = window.localStorage.key(i);
+        if (full && full.indexOf(KEEP) === 0 && KEEP_NAME.test(full.slice(KEEP.length))) {
+          values[full.slice(KEEP.length)] = JSON.parse(window.localStorage.getItem(full));
+        }
+      }
+    } catch (e) {
+      return {};
+    }
+    return values;
+  }
 
   function mount() {
     document.body.appendChild(frame);
