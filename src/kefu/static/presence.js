@@ -2,9 +2,10 @@
 // Loaded as a file (the CSP forbids inline scripts). Two opt-in hooks:
 //   <div data-presence-live="/supervisor/presence" data-presence-target="#presence-table">
 //     refreshes the table (htmx) whenever the "presence" topic has news;
-//   <div data-presence-heartbeat>  (on any agent page)
-//     tells the server every 30 s that this tab is open, and sets "away" after 10 idle
-//     minutes (automatically: the server never lets that replace a state the agent chose).
+//   <body data-presence-heartbeat>  (every signed-in page but the inbox, which does it itself)
+//     tells the server every 30 s that this tab is open, so an agent who opens another page
+//     (quick replies, settings) stays available; sets "away" after 10 idle minutes when online
+//     (automatically: the server never lets that replace a state the agent chose).
 (function () {
   "use strict";
 
@@ -85,27 +86,49 @@
   }
 
   function heartbeat() {
+    // Only for people who take chats (they have a presence); the inbox pages do this themselves.
     var lastActivity = Date.now();
+    var state = null;
     var wentAway = false;
+    function answer(response) {
+      return response && response.ok ? response.json().catch(function () { return null; }) : null;
+    }
+    function put(next) {
+      send("PUT", "/api/v1/presence/me", { state: next, automatic: true })
+        .then(answer)
+        .then(function (found) {
+          if (found && typeof found.state === "string") {
+            state = found.state;
+          }
+        });
+    }
     function beat() {
       send("POST", "/api/v1/presence/heartbeat");
-      if (!wentAway && Date.now() - lastActivity > IDLE_MS) {
+      if (state === "online" && Date.now() - lastActivity > IDLE_MS) {
         wentAway = true;
-        send("PUT", "/api/v1/presence/me", { state: "away", automatic: true });
+        put("away");
       }
     }
     function active() {
       lastActivity = Date.now();
       if (wentAway) {
         wentAway = false;
-        send("PUT", "/api/v1/presence/me", { state: "online", automatic: true });
+        put("online");
       }
     }
-    ["keydown", "mousedown", "touchstart", "scroll"].forEach(function (name) {
-      document.addEventListener(name, active, { passive: true });
-    });
-    beat();
-    window.setInterval(beat, HEARTBEAT_MS);
+    send("GET", "/api/v1/presence/me")
+      .then(answer)
+      .then(function (found) {
+        if (!found || typeof found.state !== "string") {
+          return;
+        }
+        state = found.state;
+        ["keydown", "mousedown", "touchstart", "scroll"].forEach(function (name) {
+          document.addEventListener(name, active, { passive: true });
+        });
+        beat();
+        window.setInterval(beat, HEARTBEAT_MS);
+      });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
