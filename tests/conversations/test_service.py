@@ -204,6 +204,16 @@ async def test_mentions_notify_the_mentioned_but_not_the_author(kernel: Kernel, 
     assert "@" in rows[0].text
 
 
+async def test_a_mention_by_email_address_notifies_that_user(kernel: Kernel, factory: Factory) -> None:
+    author = await factory.user(Role.agent, name="王芳")
+    mentioned = await factory.user(Role.agent, name="Li Lei", email="lilei@shop.example")
+    made = await conversation(kernel)
+    await agent_says(kernel, made, author, "请 @lilei@shop.example 跟进，谢谢", note=True)
+    async with kernel.db.reader() as session:
+        rows = list(await session.scalars(select(Notification)))
+    assert [n.user_id for n in rows] == [mentioned.id]
+
+
 async def test_assigning_with_expect_unassigned_fails_when_taken(kernel: Kernel, factory: Factory) -> None:
     first = await factory.user(Role.agent)
     second = await factory.user(Role.agent)

@@ -58,7 +58,9 @@ from kefu.platform.events import record_event
 from kefu.platform.validation import clean_name
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-MENTION = re.compile(r"@([^\s@,，。:：;；!！?？()（）]{1,100})")
+_MENTION_PART = r"[^\s@,，。:：;；!！?？()（）]{1,100}"
+# @name, or @an.email@address (the part after a second @ is the address's domain).
+MENTION = re.compile(rf"@({_MENTION_PART}(?:@{_MENTION_PART})?)")
 PREVIEW_CHARS = 140
 
 
