@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from kefu.accounts.access import Role
 from kefu.accounts.models import Team
 from kefu.platform.db import Database, utcnow
-from kefu.platform.events import Event, EventDispatcher, record_event
+from kefu.platform.events import INTERNAL, Event, EventDispatcher, record_event
 from kefu.platform.kernel import Kernel
 from tests.factories import Factory
 
@@ -143,3 +143,15 @@ async def test_a_service_event_reaches_its_realtime_topic(kernel: Kernel, factor
     items = await kernel.broker.read_after("users", before)
     assert items is not None
     assert [i.message for i in items if "新同事" in i.message], "user.created did not reach the 'users' topic"
+
+
+def test_internal_fields_reach_handlers_but_are_never_published() -> None:
+    @dataclass(frozen=True)
+    class Replied(Event):
+        name: ClassVar[str] = "test.replied"
+        conversation_id: int
+        assignee_id: int | None = field(default=None, metadata=INTERNAL)
+
+    event = Replied(7, assignee_id=3)
+    assert event.assignee_id == 3  # in-process handlers see it
+    assert event.payload() == {"conversation_id": 7}  # sockets (visitors included) never do

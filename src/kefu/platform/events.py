@@ -41,14 +41,15 @@ class Event:
         return {
             f.name: _jsonable(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if not f.metadata.get("kefu.internal")
+            if not f.metadata.get(_INTERNAL_KEY)
         }
 
 
 # Metadata of a field for in-process handlers only, never published to realtime topics:
 # ``assignee_id: int | None = field(default=None, metadata=INTERNAL)``. Handlers on the
 # committing node then decide without reading the database again.
-INTERNAL: Mapping[str, bool] = MappingProxyType({"kefu.internal": True})
+_INTERNAL_KEY = "kefu.internal"
+INTERNAL: Mapping[str, bool] = MappingProxyType({_INTERNAL_KEY: True})
 
 
 def _jsonable(value: Any) -> Any:
