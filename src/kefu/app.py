@@ -48,8 +48,12 @@ from kefu.platform.web import ErrorRenderer, problem
 from kefu.replies import api as replies_api
 from kefu.replies import pages as replies_pages
 from kefu.routing import api as routing_api
+from kefu.routing import config_api as routing_config_api
+from kefu.routing import config_pages as routing_config_pages
 from kefu.routing import handlers as routing_handlers
 from kefu.routing import pages as routing_pages
+from kefu.routing import sla_api as routing_sla_api
+from kefu.routing import sla_pages as routing_sla_pages
 from kefu.settings import Settings, load_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -76,6 +80,12 @@ ADMIN_NAV = [
     NavItem(N_("Users"), "/admin/users", Permission.users_view, N_("Agents, supervisors and administrators")),
     NavItem(N_("Teams"), "/admin/teams", Permission.teams_view, N_("Groups of agents (技能组)")),
     NavItem(N_("Roles"), "/admin/roles", Permission.roles_view, N_("What each role may do")),
+    NavItem(
+        N_("Routing"),
+        "/admin/routing",
+        Permission.routing_manage,
+        N_("Skills, capacity, queue strategies and customer tiers"),
+    ),
     NavItem(
         N_("Business hours"),
         "/admin/calendars",
@@ -108,6 +118,7 @@ WORKSPACE_NAV = [
     NavItem(N_("Inbox"), "/inbox", Permission.conversations_view),
     NavItem(N_("Quick replies"), "/replies", Permission.conversations_reply),
     NavItem(N_("Agent status"), "/supervisor/presence", Permission.presence_view),
+    NavItem(N_("Staffing"), "/supervisor/staffing", Permission.staffing_view),
 ]
 
 HOME_CARDS = [
@@ -256,6 +267,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         calendars_api.router,
         conversations_api.router,
         routing_api.router,
+        routing_config_api.router,
+        routing_sla_api.router,
         replies_api.router,
         web_chat_api.router,
         web_chat_transcript.router,
@@ -264,6 +277,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool | None = None
         calendars_pages.router,
         conversations_pages.router,
         routing_pages.router,
+        routing_config_pages.router,
+        routing_sla_pages.router,
         replies_pages.router,
         web_chat_pages.router,
     ):

@@ -23,6 +23,7 @@ from kefu.platform.audit import Actor
 from kefu.platform.db import Database
 from kefu.replies import demo as replies_demo
 from kefu.routing import demo as routing_demo
+from kefu.routing import sla
 from kefu.settings import Settings
 
 LOGINS_FILE = "demo-logins.txt"
@@ -67,6 +68,10 @@ async def _seed(db: Database) -> list[DemoLogin]:
         ids = {"user_ids": people.user_ids, "team_ids": people.team_ids}
         await routing_demo.seed(session, actor, **ids)
         await conversations_demo.seed(session, actor, **ids)  # also the built-in categories macros use
+        await routing_demo.seed_contacts(
+            session, actor, user_ids=people.user_ids
+        )  # a VIP with a dedicated agent
+        await sla.seed_sla(session, actor)  # SLA policies, and clocks for the waiting demo conversations
         await replies_demo.seed(session, actor, **ids)
         await web_chat_demo.seed(session, actor, queue_id=people.team_ids["presales"])
     return people.logins

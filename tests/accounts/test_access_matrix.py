@@ -195,6 +195,7 @@ ADMIN_ONLY = {
     P.jobs_manage,
     P.calendars_manage,
     P.channels_manage,
+    P.routing_manage,
 }
 EVERYONE = {
     P.profile_edit,

@@ -10,16 +10,19 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.async_api import Page, WebSocket
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import User
+from kefu.accounts import service as accounts_service
+from kefu.accounts.access import Principal, Role
 from kefu.admin import service as admin_service
 from kefu.channels.web_chat.models import Widget
 from kefu.platform.audit import Actor
@@ -27,6 +30,8 @@ from kefu.platform.db import Database
 from kefu.routing import PresenceState, set_presence
 from kefu.settings import Settings
 from tests.live import free_port
+
+T = TypeVar("T")
 
 HOST_PAGE = """<!doctype html>
 <html lang="zh-CN">
@@ -174,3 +179,50 @@ class Frames:
         return await self.wait(
             lambda f: f.get("type") == "subscribed" and f.get("topic") == topic, since=since, within=within
         )
+
+
+# -- the database of a running server, from the test -------------------------------------------------------
+async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    db = Database(settings.db_url)
+    try:
+        async with db.transaction() as session:
+            return await work(session)
+    finally:
+        await db.dispose()
+
+
+async def in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the server's database (rows only: the server's event
+    handlers do not see such changes; make changes the server must react to through its API)."""
+    return await asyncio.to_thread(lambda: asyncio.run(_in_database(settings, work)))
+
+
+async def api_headers(settings: Settings, email: str) -> dict[str, str]:
+    """Authorization headers with a new API token (read, write) of the user with this email."""
+
+    async def make(session: AsyncSession) -> str:
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None, email
+        principal = Principal(
+            user_id=user.id, email=user.email, name=user.name, role=Role(user.role), locale=None
+        )
+        _, raw = await accounts_service.create_api_token(
+            session, principal, name=f"test {time.monotonic_ns()}", scopes=["read", "write"]
+        )
+        return raw
+
+    return {"Authorization": f"Bearer {await in_database(settings, make)}"}
+
+
+# A host page for phones: mobile browsers lay out a page without a viewport tag 980 pixels wide
+# (the chat then opens as on a desktop); a real site has one. Added by script: the host page's
+# head is fixed, and a viewport tag added to the head later is honoured.
+_VIEWPORT = (
+    "<script>var m = document.createElement('meta'); m.name = 'viewport';"
+    " m.content = 'width=device-width, initial-scale=1'; document.head.appendChild(m);</script>"
+)
+
+
+def phone_snippet(kefu_url: str, key: str) -> str:
+    """The snippet on a site made for phones (with a viewport tag)."""
+    return _VIEWPORT + snippet(kefu_url, key)

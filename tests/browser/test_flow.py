@@ -42,7 +42,9 @@ async def test_admin_logs_in_switches_language_and_renames_the_workspace(
     await expect(page).to_have_url(tab.url("/"))
     await expect(page.get_by_role("heading", level=1)).to_contain_text("您好")
     await expect(nav.get_by_role("link", name="首页")).to_have_attribute("aria-current", "page")
-    await expect(nav.get_by_role("link")).to_have_text(["首页", "收件箱", "快捷回复", "坐席状态", "系统管理"])
+    await expect(nav.get_by_role("link")).to_have_text(
+        ["首页", "收件箱", "快捷回复", "坐席状态", "人员需求", "系统管理"]
+    )
     await expect(topbar.get_by_role("button", name="退出登录")).to_be_visible()
     await tab.shot("02-home-zh")
 
@@ -57,7 +59,7 @@ async def test_admin_logs_in_switches_language_and_renames_the_workspace(
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
     await expect(topbar.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Start", "Inbox", "Quick replies", "Agent status", "Administration"]
+        ["Start", "Inbox", "Quick replies", "Agent status", "Staffing", "Administration"]
     )
     await tab.shot("03-home-en")
 
@@ -65,7 +67,9 @@ async def test_admin_logs_in_switches_language_and_renames_the_workspace(
     await topbar.get_by_role("button", name="简体中文").click()
     await expect(html).to_have_attribute("lang", "zh-CN")
     nav = page.get_by_role("navigation", name="主导航")
-    await expect(nav.get_by_role("link")).to_have_text(["首页", "收件箱", "快捷回复", "坐席状态", "系统管理"])
+    await expect(nav.get_by_role("link")).to_have_text(
+        ["首页", "收件箱", "快捷回复", "坐席状态", "人员需求", "系统管理"]
+    )
     await expect(topbar.get_by_role("button", name="简体中文")).to_have_attribute("aria-pressed", "true")
 
     # 系统管理 → 常规设置: rename the workspace.

@@ -188,11 +188,11 @@ async def test_visitor_on_another_site_chats_with_an_agent(
 
         # Transfer to 李四 with a note: agents see the note, the visitor only that it moved.
         note = "客户要退货，发票已上传，请跟进"
-        await agent.page.locator(".ws-transfer summary").click()
+        await agent.page.locator("#ws-transfer-box summary").click()
         lisi = agent.page.locator("#ws-transfer-user option", has_text="李四")
         await agent.page.locator("#ws-transfer-user").select_option(await lisi.get_attribute("value"))
         await agent.page.locator("#ws-transfer-note").fill(note)
-        await agent.page.locator(".ws-transfer button[type=submit]").click()
+        await agent.page.locator("#ws-transfer-box button[type=submit]").click()
         await expect(badges).to_contain_text("坐席: 李四")
         await expect(history.locator(".msg-note")).to_contain_text(note)
         await expect(history.locator(".msg-note .note-badge")).to_have_text("转接备注")

@@ -196,8 +196,9 @@ async def test_restoring_into_a_database_that_holds_data_needs_force(
     before, files_before = await _snapshot(settings.db_url), _data_files(settings)
     await kernel.db.dispose()
 
-    with pytest.raises(TargetNotEmpty, match=r"already holds data \(rows in .*users"):
+    with pytest.raises(TargetNotEmpty, match=r"already holds data \(rows in ") as refused:
         await asyncio.to_thread(restore_backup, settings, archive)
+    assert "users" in refused.value.tables
 
     assert await _snapshot(settings.db_url) == before
     assert _data_files(settings) == files_before
@@ -229,10 +230,12 @@ async def test_an_empty_installation_restores_without_force_and_an_older_schema_
     assert report.migrated
     assert report.revision == head_revision()
     restored = await _snapshot(settings.db_url)
-    # Nothing but what the migrations themselves insert (the built-in conversation categories).
-    seeded = {"conversation_categories"}
+    # Nothing but what the migrations themselves insert (built-in categories, channel defaults, tiers).
+    seeded = {"conversation_categories", "routing_channels", "customer_tiers"}
     assert all(rows == [] for table, rows in restored.items() if table not in seeded)
     assert len(restored["conversation_categories"]) == 6
+    assert len(restored["routing_channels"]) == 6
+    assert len(restored["customer_tiers"]) == 3
     assert set(restored) == set(before)
 
 

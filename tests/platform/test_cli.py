@@ -42,7 +42,17 @@ async def _users(settings: Settings) -> list[str]:
 def test_help_explains_every_command(settings: Settings) -> None:
     result = kefu(settings, "--help")
     assert result.returncode == 0
-    for command in ("serve", "migrate", "createuser", "worker", "backup", "restore", "demo"):
+    for command in (
+        "serve",
+        "migrate",
+        "createuser",
+        "worker",
+        "backup",
+        "restore",
+        "demo",
+        "simulate",
+        "staffing",
+    ):
         assert command in result.stdout
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kefu.conversations import Channel, Conversation, assign_conversation, open_conversation, resolve_contact
 from kefu.platform.audit import Actor
 from kefu.platform.kernel import Kernel
-from kefu.routing import PresenceState, set_presence
+from kefu.routing import AgentPresence, PresenceState, set_presence
 
 _visitors = itertools.count(1)
 TEST_ACTOR = Actor.system("test")
@@ -35,6 +35,15 @@ async def give(kernel: Kernel, conversation_id: int, user_id: int) -> None:
 async def presence(kernel: Kernel, user_id: int, state: PresenceState, **kwargs: Any) -> None:
     async with kernel.db.transaction() as session:
         await set_presence(session, user_id, state, **kwargs)
+
+
+async def online_without_event(kernel: Kernel, user_id: int) -> None:
+    """Online as if the event was lost (a crash between commit and handlers)."""
+    await presence(kernel, user_id, PresenceState.busy)
+    async with kernel.db.transaction() as session:
+        await session.execute(
+            update(AgentPresence).where(AgentPresence.user_id == user_id).values(state="online")
+        )
 
 
 async def assignee(kernel: Kernel, conversation_id: int) -> int | None:

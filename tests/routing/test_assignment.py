@@ -1,31 +1,20 @@
-"""The assignment hook: least open conversations among the queue's online agents."""
+"""Automatic assignment against the database: the engine's decisions, atomic and event-driven."""
 
 from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import update
-
 from kefu.accounts import Role
 from kefu.conversations import ConversationAssigned
 from kefu.platform.kernel import Kernel
-from kefu.routing import AgentPresence, LeastOpenAssigner, PresenceState, record_heartbeat
+from kefu.routing import PresenceState, record_heartbeat
 from kefu.routing.assignment import assign_waiting
 from kefu.routing.jobs import sweep
 from tests.factories import Factory
-from tests.routing.support import Recorder, assignee, give, new_conversation, presence
+from tests.routing.support import Recorder, assignee, give, new_conversation, online_without_event, presence
 
 
-async def online_without_event(kernel: Kernel, user_id: int) -> None:
-    """Online as if the event was lost (a crash between commit and handlers)."""
-    await presence(kernel, user_id, PresenceState.busy)
-    async with kernel.db.transaction() as session:
-        await session.execute(
-            update(AgentPresence).where(AgentPresence.user_id == user_id).values(state="online")
-        )
-
-
-async def test_least_open_conversations_wins_then_oldest_assignment_then_lowest_id(
+async def test_by_default_the_least_busy_agent_wins_then_the_longest_idle(
     kernel: Kernel, factory: Factory
 ) -> None:
     team = await factory.team()
@@ -86,9 +75,7 @@ async def test_concurrent_runs_never_assign_twice(kernel: Kernel, factory: Facto
     await online_without_event(kernel, two.id)
     seen = Recorder(kernel, ConversationAssigned)
 
-    results = await asyncio.gather(
-        *(assign_waiting(kernel.db, LeastOpenAssigner(), conversation) for _ in range(3))
-    )
+    results = await asyncio.gather(*(assign_waiting(kernel.db, conversation) for _ in range(3)))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert await assignee(kernel, conversation) == winners[0]
@@ -117,5 +104,5 @@ async def test_a_conversation_already_taken_is_left_alone(kernel: Kernel, factor
     conversation = await new_conversation(kernel, None)
     await give(kernel, conversation, taker.id)
     await online_without_event(kernel, agent.id)
-    assert await assign_waiting(kernel.db, LeastOpenAssigner(), conversation) is None
+    assert await assign_waiting(kernel.db, conversation) is None
     assert await assignee(kernel, conversation) == taker.id

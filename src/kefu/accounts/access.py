@@ -60,7 +60,9 @@ class Permission(StrEnum):
     categories_manage = "categories.manage"
     replies_manage_shared = "replies.manage_shared"
     presence_view = "presence.view"
+    staffing_view = "staffing.view"
     channels_manage = "channels.manage"
+    routing_manage = "routing.manage"
 
 
 PERMISSION_LABELS: dict[Permission, str] = {
@@ -81,7 +83,9 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.categories_manage: N_("Manage conversation categories"),
     Permission.replies_manage_shared: N_("Manage shared quick replies and macros"),
     Permission.presence_view: N_("See every agent's presence"),
+    Permission.staffing_view: N_("Use the staffing calculator (Erlang C)"),
     Permission.channels_manage: N_("Configure channels (web chat widgets)"),
+    Permission.routing_manage: N_("Configure routing: skills, capacity, queues, tiers"),
 }
 
 # The scope a token needs for each permission (a browser session has every scope).
@@ -103,7 +107,9 @@ REQUIRED_SCOPE: dict[Permission, Scope] = {
     Permission.categories_manage: Scope.write,
     Permission.replies_manage_shared: Scope.write,
     Permission.presence_view: Scope.read,
+    Permission.staffing_view: Scope.read,
     Permission.channels_manage: Scope.admin,
+    Permission.routing_manage: Scope.admin,
 }
 
 _EVERYONE = {
@@ -126,6 +132,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.categories_manage,
             Permission.replies_manage_shared,
             Permission.presence_view,
+            Permission.staffing_view,
         }
     ),
     Role.agent: frozenset(_EVERYONE),

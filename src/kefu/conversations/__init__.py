@@ -41,6 +41,7 @@ from kefu.conversations.queries import (
     waiting_conversations,
 )
 from kefu.conversations.rules import (
+    ACTIVE_STATUSES,
     CHANNEL_LABELS,
     PRIORITY_LABELS,
     STATUS_LABELS,
@@ -58,7 +59,10 @@ from kefu.conversations.service import (
     assign_conversation,
     change_status,
     clean_body,
+    consult_colleague,
+    create_notification,
     ensure_builtin_categories,
+    escalate_conversation,
     mark_read,
     open_conversation,
     post_message,
@@ -70,6 +74,7 @@ from kefu.conversations.service import (
 from kefu.conversations.views import MessageView, attachment_summary, message_view
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "CHANNEL_LABELS",
     "IMAGE_TYPES",
     "MAX_ATTACHMENT_BYTES",
@@ -104,9 +109,12 @@ __all__ = [
     "attachment_summary",
     "change_status",
     "clean_body",
+    "consult_colleague",
     "contact_conversations",
+    "create_notification",
     "display_number",
     "ensure_builtin_categories",
+    "escalate_conversation",
     "get_attachment",
     "get_contact",
     "get_conversation",

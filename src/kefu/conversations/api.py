@@ -19,6 +19,7 @@ from kefu.conversations.schemas import (
     CategoryCreate,
     CategoryOut,
     CategoryPatch,
+    ConsultBody,
     ContactOut,
     ConversationDetail,
     ConversationOut,
@@ -327,6 +328,28 @@ async def transfer(
             note=body.note,
         )
     return await _conversation_out(kernel, conversation_id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/consult",
+    response_model=MessageOut,
+    status_code=201,
+    responses=problems(404),
+    summary="Ask a colleague for advice (咨询) without handing over: an internal note and a notification",
+)
+async def consult(
+    kernel: KernelDep, principal: Reply, conversation_id: PathId, body: ConsultBody
+) -> MessageOut:
+    async with kernel.db.transaction() as session:
+        posted = await service.consult_colleague(
+            session,
+            conversation_id,
+            actor=principal.actor,
+            actor_name=principal.name,
+            user_id=body.user_id,
+            note=body.note,
+        )
+    return MessageOut.of(posted.view)
 
 
 @router.post(

@@ -49,6 +49,7 @@ class MessagePosted(Event):
     channel: str = field(default="", metadata=INTERNAL)
     assignee_id: int | None = field(default=None, metadata=INTERNAL)
     conversation_meta: dict[str, Any] = field(default_factory=dict, metadata=INTERNAL)
+    sla_state: str = field(default="", metadata=INTERNAL)  # "": no SLA clocks (routing's SLA skips it)
 
     def topics(self) -> Sequence[str]:
         if self.is_note:

@@ -25,6 +25,10 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(40), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The service tier's key (routing's customer_tiers; None: the default tier) and the dedicated
+    # agent (专属客服). Both move to the customer archive when it lands.
+    tier: Mapped[str | None] = mapped_column(String(40))
+    dedicated_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None]
@@ -61,6 +65,7 @@ class Conversation(Base):
         Index("ix_conversations_status_assignee", "status", "assignee_id"),
         Index("ix_conversations_queue_status", "queue_id", "status"),
         Index("ix_conversations_last_message_at", "last_message_at"),
+        Index("ix_conversations_routing", "status", "assignee_id", "queue_id", "rank_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,12 +88,18 @@ class Conversation(Base):
     customer_last_read_seq: Mapped[int] = mapped_column(Integer, default=0)
     agent_last_read_seq: Mapped[int] = mapped_column(Integer, default=0)
     waiting_since: Mapped[datetime | None]
+    # Place in line: waiting_since minus the head start of the tier and priority (lower first).
+    rank_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Kept by routing's SLA clocks, shown by the inbox: the nearest target still to meet (UTC;
+    # None while paused or without targets) and "" (none), "ok", "warning" or "breached".
+    sla_due_at: Mapped[datetime | None]
+    sla_state: Mapped[str] = mapped_column(String(10), default="", server_default="")
 
 
 class Message(Base):

@@ -32,7 +32,7 @@ from kefu.conversations.service import Author
 from kefu.platform.api import MAX_ID
 from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
-from kefu.platform.i18n import gettext
+from kefu.platform.i18n import N_, gettext
 from kefu.platform.kernel import Kernel, KernelDep
 from kefu.platform.web import Form, field_errors
 
@@ -377,7 +377,7 @@ async def status_submit(
             session, conversation_id, Status(status), actor=principal.actor, snoozed_until=snoozed_until
         )
 
-    return await _act(kernel, conversation_id, action, "Status changed.")
+    return await _act(kernel, conversation_id, action, N_("Status changed."))
 
 
 SNOOZE_CHOICES = {
@@ -416,7 +416,7 @@ async def fields_submit(
             subject=form.text("subject", max_length=200) if form.texts("subject") else None,
         )
 
-    return await _act(kernel, conversation_id, action, "Conversation updated.")
+    return await _act(kernel, conversation_id, action, N_("Conversation updated."))
 
 
 @router.post("/inbox/conversations/{conversation_id}/assign")
@@ -433,7 +433,7 @@ async def assign_submit(
             raise InvalidInput("No such active agent.", field="assignee_id")
         await service.assign_conversation(session, conversation_id, assignee_id, actor=principal.actor)
 
-    return await _act(kernel, conversation_id, action, "Assignment changed.")
+    return await _act(kernel, conversation_id, action, N_("Assignment changed."))
 
 
 @router.post("/inbox/conversations/{conversation_id}/transfer")
@@ -457,7 +457,31 @@ async def transfer_submit(
             note=note,
         )
 
-    return await _act(kernel, conversation_id, action, "Conversation transferred.")
+    return await _act(kernel, conversation_id, action, N_("Conversation transferred."))
+
+
+@router.post("/inbox/conversations/{conversation_id}/consult")
+async def consult_submit(
+    request: Request, kernel: KernelDep, principal: Reply, conversation_id: int
+) -> Response:
+    conversation_id = _id(conversation_id)
+    form = await Form.read(request)
+    user_id = _int(form.text("user_id"))
+    note = form.text("note", max_length=2000)
+
+    async def action(session: Any) -> None:
+        if user_id is None:
+            raise InvalidInput("No such active agent.", field="user_id")
+        await service.consult_colleague(
+            session,
+            conversation_id,
+            actor=principal.actor,
+            actor_name=principal.name,
+            user_id=user_id,
+            note=note,
+        )
+
+    return await _act(kernel, conversation_id, action, N_("Your colleague was asked."))
 
 
 @router.post("/inbox/conversations/{conversation_id}/messages/{message_id}/edit")
@@ -494,7 +518,9 @@ async def _revise(
             session, message_id, author=Author.agent(principal.user_id, principal.name), body=body
         )
 
-    return await _act(kernel, conversation_id, action, "Message deleted." if delete else "Message edited.")
+    return await _act(
+        kernel, conversation_id, action, N_("Message deleted.") if delete else N_("Message edited.")
+    )
 
 
 # -- notifications ---------------------------------------------------------------------------------

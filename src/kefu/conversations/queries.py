@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from kefu.conversations.models import (
 from kefu.conversations.rules import ACTIVE_STATUSES, Status, display_number, parse_number
 from kefu.conversations.views import MessageView, message_view
 from kefu.platform.api import MAX_ID
+from kefu.platform.db import utcnow
 from kefu.platform.errors import NotFound
 
 
@@ -109,6 +111,16 @@ class ConversationRow:
     created_at: Any
     updated_at: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    sla_due_at: Any = None  # routing's SLA clocks: the nearest target still to meet
+    sla_state: str = ""  # "" none, "ok", "warning", "breached"
+
+    @property
+    def sla_minutes_left(self) -> int | None:
+        """Whole minutes until ``sla_due_at`` (negative once past); None without a due time."""
+        if self.sla_due_at is None:
+            return None
+        seconds: float = (self.sla_due_at - utcnow()).total_seconds()
+        return math.floor(seconds / 60)
 
 
 def _row(conversation: Conversation, contact: Contact) -> ConversationRow:
@@ -138,6 +150,8 @@ def _row(conversation: Conversation, contact: Contact) -> ConversationRow:
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
         meta=dict(conversation.meta or {}),
+        sla_due_at=conversation.sla_due_at,
+        sla_state=conversation.sla_state or "",
     )
 
 

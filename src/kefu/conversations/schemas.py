@@ -187,6 +187,13 @@ class TransferBody(ApiModel):
     note: Annotated[SafeStr, Field(max_length=1000)] = ""
 
 
+class ConsultBody(ApiModel):
+    user_id: BodyId = Field(description="The colleague to ask.")
+    note: Annotated[SafeStr, Field(min_length=1, max_length=2000)] = Field(
+        description="What you would like to ask."
+    )
+
+
 class ReadBody(ApiModel):
     seq: Annotated[int, Field(ge=0, le=MAX_ID)]
 

@@ -323,6 +323,7 @@ async def post_message(
             channel=conversation.channel,
             assignee_id=conversation.assignee_id,
             conversation_meta=dict(conversation.meta or {}),
+            sla_state=conversation.sla_state,
         ),
     )
     if is_note:
@@ -756,6 +757,92 @@ async def transfer_conversation(
         meta={"kind": "transfer", "to_user_id": to_user_id, "to_queue_id": conversation.queue_id},
     )
     return conversation
+
+
+ESCALATION_ROLES = ("supervisor", "admin")
+
+
+def raised(priority: str) -> Priority:
+    """One step more urgent (urgent stays urgent)."""
+    order = list(Priority)
+    current = Priority(priority) if priority in Priority.__members__ else Priority.normal
+    return order[min(order.index(current) + 1, len(order) - 1)]
+
+
+async def escalate_conversation(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    actor: Actor,
+    actor_name: str,
+    supervisor_id: int,
+    note: str = "",
+) -> Conversation:
+    """Escalate (升级) to a supervisor: a transfer to them that also raises the priority one step.
+
+    History and the SLA clocks go on as for any transfer; the audit log records the escalation.
+    """
+    found = (await users_by_ids(session, [supervisor_id])).get(supervisor_id)
+    if found is None or not found.is_active or found.role not in ESCALATION_ROLES:
+        raise InvalidInput("Escalate to an active supervisor or admin.", field="supervisor_id")
+    conversation = await transfer_conversation(
+        session, conversation_id, actor=actor, actor_name=actor_name, to_user_id=supervisor_id, note=note
+    )
+    before = conversation.priority
+    after = raised(before)
+    if after.value != before:
+        await update_conversation(session, conversation_id, actor=actor, priority=after)
+    record_audit(
+        session,
+        actor,
+        "conversation.escalated",
+        target_type="conversation",
+        target_id=conversation.id,
+        target_label=display_number(conversation.id),
+        details={"to": supervisor_id, "priority": [before, after.value], "note": note.strip()[:500]},
+    )
+    return conversation
+
+
+async def consult_colleague(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    actor: Actor,
+    actor_name: str,
+    user_id: int,
+    note: str,
+) -> Posted:
+    """Ask a colleague for advice (咨询) without handing over: an internal note naming them, and a
+    notification that brings them to the conversation."""
+    if actor.user_id is None:
+        raise PermissionDenied("Only a person can consult a colleague.")
+    if user_id == actor.user_id:
+        raise InvalidInput("Consult someone else.", field="user_id")
+    colleague = (await users_by_ids(session, [user_id])).get(user_id)
+    if colleague is None or not colleague.is_active:
+        raise InvalidInput("No such active agent.", field="user_id")
+    text = note.strip()
+    if not text:
+        raise InvalidInput("Write what you would like to ask.", field="note")
+    posted = await post_message(
+        session,
+        conversation_id,
+        author=Author.agent(actor.user_id, actor_name),
+        body=text[:2000],
+        is_note=True,
+        meta={"kind": "consult", "user_id": user_id, "user_name": colleague.name},
+    )
+    await create_notification(
+        session,
+        user_id=user_id,
+        kind="consult",
+        conversation_id=conversation_id,
+        message_id=posted.message.id,
+        actor_user_id=actor.user_id,
+        text=f"{display_number(conversation_id)}: {text[:200]}",
+    )
+    return posted
 
 
 async def mark_read(

@@ -100,3 +100,35 @@ async def last_assigned(session: AsyncSession, user_ids: list[int]) -> dict[int,
         )
     )
     return {int(uid): at for uid, at in rows.all()}
+
+
+async def pick_supervisor(session: AsyncSession, queue_id: int | None) -> int | None:
+    """Whom an escalation goes to: an active supervisor (else admin), present ones first, members of
+    the conversation's queue first, then the one with the fewest active conversations."""
+    rows = (
+        await session.execute(
+            select(User.id, User.role, AgentPresence.state)
+            .outerjoin(AgentPresence, AgentPresence.user_id == User.id)
+            .where(User.is_active.is_(True), User.role.in_(("supervisor", "admin")))
+        )
+    ).all()
+    if not rows:
+        return None
+    members = (
+        set(await session.scalars(select(User.id).join(User.teams).where(Team.id == queue_id)))
+        if queue_id
+        else set()
+    )
+    counts = await open_conversation_counts(session, [uid for uid, _, _ in rows])
+
+    def key(row: tuple[int, str, str | None]) -> tuple[int, int, int, int, int]:
+        uid, role, state = row
+        return (
+            0 if state == PresenceState.online.value else 1 if state in ("busy", "after_call") else 2,
+            0 if role == "supervisor" else 1,
+            0 if uid in members else 1,
+            counts.get(uid, 0),
+            uid,
+        )
+
+    return min(((int(u), str(r), s) for u, r, s in rows), key=key)[0]

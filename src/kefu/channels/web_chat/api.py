@@ -19,12 +19,17 @@ from kefu.channels.web_chat.limits import send_limiter
 from kefu.channels.web_chat.models import Widget
 from kefu.channels.web_chat.schemas import (
     AttachmentOut,
+    CallbackIn,
+    CallbackStartIn,
     ConversationOut,
     ConversationsOut,
+    LeaveMessageIn,
+    LeaveMessageOut,
     MessageIn,
     MessageOut,
     MessagesOut,
     OfflineIn,
+    QueueOut,
     ReadIn,
     SessionIn,
     SessionOut,
@@ -56,6 +61,7 @@ from kefu.conversations import (
 from kefu.platform.api import PathId, problems
 from kefu.platform.errors import NotAuthenticated, RateLimited
 from kefu.platform.kernel import Kernel, KernelDep
+from kefu.routing import not_waiting, queue_position
 from kefu.settings import Settings
 
 PREFIX = "/api/v1/widget"
@@ -119,12 +125,14 @@ async def open_session(kernel: KernelDep, key: str, body: SessionIn) -> SessionO
             email=body.email,
         )
         conversation = await queries.active_conversation(session, widget.id, visitor.contact_id)
-        online = await queries.is_online(session, widget)
+        available = await queries.availability(session, widget)
         return SessionOut(
             token=issue_token(kernel.settings, visitor),
             contact_id=visitor.contact_id,
             widget=queries.public_widget(widget),
-            online=online,
+            online=available.online,
+            mode=available.mode,
+            opens_at=available.opens_at,
             conversation=queries.public_conversation(conversation) if conversation else None,
             transcript_by_email=kernel.settings.mail_enabled,
         )
@@ -308,6 +316,103 @@ async def offline(kernel: KernelDep, visitor: CurrentVisitor, body: OfflineIn) -
             name=body.name,
             email=body.email,
             phone=body.phone,
+            body=body.body,
+            client_id=body.client_id,
+        )
+        views = await messages_after(session, conversation.id, include_notes=False)
+        return ConversationOut(
+            conversation=queries.public_conversation(conversation),
+            messages=[public_message(kernel.settings, v, visitor.contact_id) for v in views],
+        )
+
+
+# -- waiting: the place in line, 留言 instead, a callback ------------------------------------------------
+@router.get(
+    "/conversations/{conversation_id}/queue",
+    response_model=QueueOut,
+    summary="The conversation's place in line and the estimated wait",
+    description="The same data as the socket's `queue.position` signals on `visitor:{contact_id}`: "
+    "ask on the first paint and after a reconnect. `wait_seconds` is null when nobody of the queue "
+    "is present (or it is closed): show that instead of a time.",
+)
+async def queue(kernel: KernelDep, visitor: CurrentVisitor, conversation_id: PathId) -> QueueOut:
+    async with kernel.db.reader() as session:
+        await queries.owned_conversation(session, visitor, conversation_id)
+        found = await queue_position(session, conversation_id)
+    return QueueOut(**(found.public() if found is not None else not_waiting(conversation_id)))
+
+
+@router.post(
+    "/conversations/{conversation_id}/offline",
+    response_model=LeaveMessageOut,
+    responses=problems(409, 429),
+    summary="Leave a message (留言) instead of waiting",
+    description="The waiting chat becomes a message answered by email: it keeps its place in the queue, "
+    "is marked offline, and agents see where to reply. Needs an email address (given here, or known "
+    "from before). 409 when an agent has already taken the conversation.",
+)
+async def leave_message(
+    kernel: KernelDep, visitor: CurrentVisitor, conversation_id: PathId, body: LeaveMessageIn
+) -> LeaveMessageOut:
+    check_rate(kernel, visitor)
+    async with kernel.db.transaction() as session:
+        widget = await queries.active_widget(session, visitor.widget_id)
+        conversation, email = await service.leave_message_instead(
+            session,
+            widget,
+            visitor,
+            conversation_id,
+            email=body.email,
+            body=body.body,
+            client_id=body.client_id,
+        )
+        return LeaveMessageOut(conversation=queries.public_conversation(conversation), email=email)
+
+
+@router.post(
+    "/conversations/{conversation_id}/callback",
+    response_model=ConversationOut,
+    responses=problems(409, 429),
+    summary="Ask to be called back",
+    description="The phone number (digits, +, spaces and dashes; 5–20 digits) and, optionally, when to "
+    "call. The conversation stays in its queue so that an agent takes it and calls; agents see the "
+    "request in its history. At most 3 requests per conversation per hour.",
+)
+async def callback(
+    kernel: KernelDep, visitor: CurrentVisitor, conversation_id: PathId, body: CallbackIn
+) -> ConversationOut:
+    check_rate(kernel, visitor)
+    async with kernel.db.transaction() as session:
+        widget = await queries.active_widget(session, visitor.widget_id)
+        conversation = await service.request_callback(
+            session, widget, visitor, conversation_id, phone=body.phone, preferred_time=body.preferred_time
+        )
+        return ConversationOut(conversation=queries.public_conversation(conversation))
+
+
+@router.post(
+    "/callback",
+    response_model=ConversationOut,
+    status_code=201,
+    responses=problems(409, 429),
+    summary="Ask to be called back while the queue is closed",
+    description="The widget's first screen when its queue is closed with the after-hours mode "
+    "`callback`: a conversation (the visitor's open one, or a new one) waits in the queue with the "
+    "request, for the first agent when the queue opens.",
+)
+async def start_callback(
+    kernel: KernelDep, visitor: CurrentVisitor, body: CallbackStartIn
+) -> ConversationOut:
+    widget = await _widget_of(kernel, visitor)
+    check_rate(kernel, visitor)
+    async with kernel.db.transaction() as session:
+        conversation = await service.leave_callback_request(
+            session,
+            widget,
+            visitor,
+            name=body.name,
+            phone=body.phone,
+            preferred_time=body.preferred_time,
             body=body.body,
             client_id=body.client_id,
         )

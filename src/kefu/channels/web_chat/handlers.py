@@ -1,10 +1,11 @@
-"""The web chat's reactions to events: the away text when a visitor writes and nobody can answer."""
+"""The web chat's reactions to events: the away text when a visitor writes and nobody can answer,
+and the waiting visitors' live place in line (:mod:`kefu.channels.web_chat.queue`)."""
 
 from __future__ import annotations
 
 import logging
 
-from kefu.channels.web_chat import queries, service
+from kefu.channels.web_chat import queries, queue, service
 from kefu.channels.web_chat.models import Widget
 from kefu.conversations import AuthorKind, Channel, MessagePosted
 from kefu.platform.kernel import Kernel
@@ -24,6 +25,7 @@ async def auto_reply(kernel: Kernel, event: MessagePosted) -> bool:
         event.channel != Channel.web_chat.value
         or event.assignee_id is not None
         or meta.get("offline")  # a 留言 already knows nobody is there
+        or meta.get("callback")  # so does someone who asked to be called back
         or not isinstance(widget_id, int)
     ):
         return False
@@ -43,3 +45,4 @@ def register(kernel: Kernel) -> None:
             log.exception("web chat auto-reply failed for conversation %s", event.conversation_id)
 
     kernel.dispatcher.subscribe(MessagePosted, on_message)
+    queue.register(kernel)

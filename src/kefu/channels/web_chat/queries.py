@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +17,11 @@ from kefu.channels.web_chat.visitors import VisitorPrincipal
 from kefu.conversations import Attachment, AuthorKind, Channel, Conversation, Message, Status, display_number
 from kefu.platform.db import utcnow
 from kefu.platform.errors import NotFound
-from kefu.routing import anyone_available
+from kefu.routing import AfterHours, anyone_available, queue_hours
+
+# What the widget shows first: the chat, the 留言 form, the callback form, or the chat with the
+# bot only (the queue is closed and set to let the bot answer until it opens).
+Mode = Literal["chat", "offline_message", "callback", "bot_only"]
 
 
 async def get_widget(session: AsyncSession, widget_id: int) -> Widget:
@@ -59,8 +65,43 @@ async def within_hours(session: AsyncSession, widget: Widget) -> bool:
     return rules.is_open(utcnow())
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Whether someone answers the widget now, and what the widget offers when nobody does."""
+
+    online: bool
+    mode: Mode
+    opens_at: datetime | None = None  # when the widget's queue opens again (its hours are closed)
+
+
+async def availability(session: AsyncSession, widget: Widget) -> Availability:
+    """The widget's state for its visitors.
+
+    When the widget's queue is closed by the queue's own business hours, the queue's after-hours
+    setting decides: the 留言 form, the callback form, the chat with the bot only, or the
+    after-hours team (open as long as someone of that team is available). Otherwise, as before:
+    online when the widget's hours (or the workspace's) are open and an agent of its queue is
+    available, else the 留言 form.
+    """
+    hours = await queue_hours(session, widget.queue_id, utcnow())
+    if not hours.open:
+        after = hours.after_hours
+        if after is AfterHours.overflow:
+            team = hours.after_hours_team_id
+            if team is not None and await anyone_available(session, team):
+                return Availability(True, "chat")
+            return Availability(False, "offline_message", hours.next_open_at)
+        if after is AfterHours.callback:
+            return Availability(False, "callback", hours.next_open_at)
+        if after is AfterHours.bot_only:
+            return Availability(False, "bot_only", hours.next_open_at)
+        return Availability(False, "offline_message", hours.next_open_at)
+    online = await within_hours(session, widget) and await anyone_available(session, widget.queue_id)
+    return Availability(online, "chat" if online else "offline_message")
+
+
 async def is_online(session: AsyncSession, widget: Widget) -> bool:
-    return await within_hours(session, widget) and await anyone_available(session, widget.queue_id)
+    return (await availability(session, widget)).online
 
 
 def public_widget(widget: Widget) -> dict[str, Any]:
@@ -92,8 +133,17 @@ def public_conversation(conversation: Conversation) -> dict[str, Any]:
         "customer_last_read_seq": conversation.customer_last_read_seq,
         "agent_last_read_seq": conversation.agent_last_read_seq,
         "offline": bool((conversation.meta or {}).get("offline")),
+        "reply_email": (conversation.meta or {}).get("reply_email"),
+        "callback": _public_callback((conversation.meta or {}).get("callback")),
         "created_at": conversation.created_at.isoformat(),
     }
+
+
+def _public_callback(found: Any) -> dict[str, Any] | None:
+    """The visitor's own callback request, as they gave it."""
+    if not isinstance(found, dict):
+        return None
+    return {"phone": found.get("phone"), "preferred_time": found.get("preferred_time") or ""}
 
 
 async def visitor_conversations(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +29,14 @@ class SessionOut(BaseModel):
     contact_id: int
     widget: dict[str, Any]
     online: bool = Field(description="Someone can answer now (business hours and an available agent).")
+    mode: Literal["chat", "offline_message", "callback", "bot_only"] = Field(
+        "chat",
+        description="What the widget shows first: the chat; the 留言 form (nobody can answer); the "
+        "callback form, or the chat answered by the bot only (the queue is closed and set so).",
+    )
+    opens_at: datetime | None = Field(
+        None, description="When the widget's queue opens again, while its business hours are closed."
+    )
     conversation: dict[str, Any] | None = Field(
         None, description="The visitor's open conversation through this widget, if any."
     )
@@ -86,3 +95,50 @@ class AttachmentOut(BaseModel):
     size: int
     is_image: bool
     url: str
+
+
+class QueueOut(BaseModel):
+    """A waiting conversation's place in line (also the data of the socket's ``queue.position`` signal)."""
+
+    conversation_id: int
+    waiting: bool = Field(
+        description="The conversation waits for an agent (false: taken, ended, or not queued)."
+    )
+    position: int | None = Field(None, description="1 = next.")
+    wait_seconds: int | None = Field(
+        None, description="Estimated wait; null when nobody of the queue is present or it is closed."
+    )
+    wait_minutes: int | None = Field(
+        None, description="The estimate in whole minutes, rounded up (at least 1)."
+    )
+    present: bool | None = Field(
+        None, description="Someone of the queue is present (online, busy, after-call)."
+    )
+    open: bool | None = Field(None, description="The queue's business hours are open.")
+    opens_at: str | None = Field(None, description="When a closed queue opens again (ISO 8601).")
+
+
+class LeaveMessageIn(ApiModel):
+    email: Annotated[
+        SafeStr | None, Field(max_length=254, description="Where we reply (default: the one we have).")
+    ] = None
+    body: Annotated[SafeStr, Field(max_length=10_000, description="Anything to add to the message.")] = ""
+    client_id: ClientId | None = None
+
+
+class LeaveMessageOut(BaseModel):
+    conversation: dict[str, Any]
+    email: str = Field(description="The address we will reply to.")
+
+
+class CallbackIn(ApiModel):
+    phone: Annotated[SafeStr, Field(max_length=40, description="Digits, +, spaces and dashes; 5–20 digits.")]
+    preferred_time: Annotated[
+        SafeStr | None, Field(max_length=100, description="When to call, in words.")
+    ] = None
+
+
+class CallbackStartIn(CallbackIn):
+    name: Annotated[SafeStr, Field(min_length=1, max_length=100)]
+    body: Body = ""
+    client_id: ClientId | None = None

@@ -5,12 +5,13 @@ Messages themselves go through :func:`kefu.conversations.post_message`, like eve
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,12 +31,15 @@ from kefu.channels.web_chat.visitors import (
 )
 from kefu.conversations import (
     Author,
+    AuthorKind,
     Channel,
     Conversation,
+    ConversationUpdated,
     Message,
     MessageView,
     Posted,
     Status,
+    get_contact,
     messages_before,
     open_conversation,
     post_message,
@@ -43,7 +47,8 @@ from kefu.conversations import (
 )
 from kefu.platform.audit import Actor, record_audit
 from kefu.platform.db import utcnow
-from kefu.platform.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from kefu.platform.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
+from kefu.platform.events import record_event
 from kefu.platform.i18n import N_
 from kefu.platform.validation import clean_name, clean_text
 
@@ -51,6 +56,13 @@ COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-()]{4,30}$")
+CALLBACK_PHONE = re.compile(r"^\+?[0-9 \-]+$")  # a callback number: digits, +, spaces and dashes
+CALLBACK_DIGITS = (5, 20)
+MAX_PREFERRED_TIME = 100
+CALLBACKS_PER_WINDOW = 3  # callback requests per conversation…
+CALLBACK_WINDOW = timedelta(hours=1)  # …in this window
+CALLBACK_KIND = "callback"  # meta kind of the "Callback requested: …" line
+OFFLINE_KIND = "offline"  # meta kind of the "Left a message; reply by email to …" line
 POSITIONS = ("right", "left")
 WIDGET_LOCALES = ("auto", "zh_CN", "en")
 FIELD_TYPES = ("text", "email", "tel", "textarea", "select")
@@ -440,6 +452,194 @@ async def leave_offline_message(
         meta={"offline": True},
     )
     return conversation
+
+
+# -- while waiting: leave a message instead, or ask for a callback --------------------------------------
+
+
+async def _lock_owned(session: AsyncSession, visitor: VisitorPrincipal, conversation_id: int) -> Conversation:
+    """The visitor's conversation, current and locked against other writers (PostgreSQL; SQLite
+    serialises writers anyway)."""
+    await owned_conversation(session, visitor, conversation_id)
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    if conversation.status == Status.closed.value:
+        raise Conflict("This conversation has ended. Start a new one.")
+    return conversation
+
+
+async def leave_message_instead(
+    session: AsyncSession,
+    widget: Widget,
+    visitor: VisitorPrincipal,
+    conversation_id: int,
+    *,
+    email: str | None,
+    body: str = "",
+    client_id: str | None = None,
+) -> tuple[Conversation, str]:
+    """留言 instead of waiting: the waiting chat becomes a message we answer by email.
+
+    The conversation keeps its place in its queue (an agent takes it like any 留言), is marked
+    ``offline`` like the 留言 form's conversations (no away text; agents see it is one), and gets
+    a line "Left a message; reply by email to …". An email address is required: the one given,
+    else the contact's. Returns the conversation and the address.
+    """
+    conversation = await _lock_owned(session, visitor, conversation_id)
+    if conversation.assignee_id is not None:
+        raise Conflict("An agent has already taken your conversation.")
+    email = email.strip() if email and email.strip() else None
+    if email is not None and not EMAIL.match(email):
+        raise InvalidInput("Enter a valid email address.", field="email")
+    address = email or (await get_contact(session, visitor.contact_id)).email
+    if not address:
+        raise InvalidInput("Enter your email address so that we can reply.", field="email")
+    text = clean_text(body or "", field="body", max_length=10_000)
+    if email is not None:
+        await _refresh_contact(session, visitor, email=email, phone=None)
+    meta = dict(conversation.meta or {})
+    already = bool(meta.get("offline")) and meta.get("reply_email") == address
+    conversation.meta = {**meta, "offline": True, "reply_email": address}
+    if text:
+        await post_message(
+            session,
+            conversation.id,
+            author=Author.customer(visitor.contact_id),
+            body=text,
+            client_id=client_id,
+            meta={"offline": True},
+        )
+    if not already:
+        # Stored in English like every system line; the widget shows it in the visitor's language.
+        await post_message(
+            session,
+            conversation.id,
+            author=Author.system(),
+            body=f"Left a message; reply by email to {address}",
+            meta={"kind": OFFLINE_KIND, "to": address},
+        )
+        record_event(session, ConversationUpdated(conversation.id, ("offline",)))
+    return conversation, address
+
+
+def clean_callback_phone(raw: str) -> str:
+    """A number to call back: digits, +, spaces and dashes, 5–20 digits; spaces collapsed."""
+    phone = " ".join((raw or "").split())
+    if not phone or not CALLBACK_PHONE.match(phone) or "+" in phone[1:]:
+        raise InvalidInput("Enter a phone number: digits, +, spaces and dashes only.", field="phone")
+    digits = sum(ch.isdigit() for ch in phone)
+    low, high = CALLBACK_DIGITS
+    if not low <= digits <= high:
+        raise InvalidInput(
+            "A phone number has %(min)s to %(max)s digits.", field="phone", params={"min": low, "max": high}
+        )
+    return phone
+
+
+def clean_preferred_time(raw: str | None) -> str:
+    text = clean_text(raw or "", field="preferred_time", max_length=MAX_PREFERRED_TIME)
+    return " ".join(text.split())
+
+
+async def _recent_callbacks(session: AsyncSession, conversation_id: int, now: datetime) -> list[datetime]:
+    rows = await session.execute(
+        select(Message.created_at, Message.meta).where(
+            Message.conversation_id == conversation_id,
+            Message.author_kind == AuthorKind.system.value,
+            Message.created_at >= now - CALLBACK_WINDOW,
+        )
+    )
+    return [at for at, meta in rows.all() if (meta or {}).get("kind") == CALLBACK_KIND]
+
+
+async def request_callback(
+    session: AsyncSession,
+    widget: Widget,
+    visitor: VisitorPrincipal,
+    conversation_id: int,
+    *,
+    phone: str,
+    preferred_time: str | None = None,
+) -> Conversation:
+    """The visitor asks to be called back: kept in the conversation's ``meta["callback"]``, told to
+    agents by a line "Callback requested: …", the number saved on the contact. The conversation
+    stays in its queue, so an agent takes it and calls. At most 3 requests per conversation an hour.
+    """
+    phone = clean_callback_phone(phone)
+    preferred = clean_preferred_time(preferred_time)
+    conversation = await _lock_owned(session, visitor, conversation_id)
+    now = utcnow()
+    recent = await _recent_callbacks(session, conversation.id, now)
+    if len(recent) >= CALLBACKS_PER_WINDOW:
+        wait = max(1, math.ceil((min(recent) + CALLBACK_WINDOW - now).total_seconds()))
+        raise RateLimited(
+            "You asked for a callback %(count)s times this hour. Try again in %(minutes)s minutes.",
+            retry_after=wait,
+            params={"count": len(recent), "minutes": math.ceil(wait / 60)},
+        )
+    await _refresh_contact(session, visitor, email=None, phone=phone)
+    conversation.meta = {
+        **(conversation.meta or {}),
+        "callback": {"phone": phone, "preferred_time": preferred, "requested_at": now.isoformat()},
+    }
+    line = f"Callback requested: {phone}" + (f" ({preferred})" if preferred else "")
+    await post_message(
+        session,
+        conversation.id,
+        author=Author.system(),
+        body=line,
+        meta={"kind": CALLBACK_KIND, "phone": phone, "preferred_time": preferred},
+    )
+    record_event(session, ConversationUpdated(conversation.id, ("callback",)))
+    return conversation
+
+
+async def leave_callback_request(
+    session: AsyncSession,
+    widget: Widget,
+    visitor: VisitorPrincipal,
+    *,
+    name: str,
+    phone: str,
+    preferred_time: str | None = None,
+    body: str = "",
+    client_id: str | None = None,
+) -> Conversation:
+    """The callback form the widget shows first while its queue is closed (after-hours mode
+    ``callback``): a conversation (the visitor's open one, else a new one marked ``offline``)
+    that waits in the queue with the callback request, for the first agent when it opens."""
+    ensure_visitor_may_start(widget, visitor)
+    name = clean_name(name, max_length=100)
+    phone = clean_callback_phone(phone)
+    text = clean_text(body or "", field="body", max_length=10_000)
+    await _refresh_contact(session, visitor, name=name, email=None, phone=phone)
+    conversation = await active_conversation(session, widget.id, visitor.contact_id)
+    if conversation is None:
+        conversation = await open_conversation(
+            session,
+            channel=Channel.web_chat,
+            contact_id=visitor.contact_id,
+            queue_id=widget.queue_id,
+            meta={"widget_id": widget.id, "offline": True},
+        )
+    if text:
+        await post_message(
+            session,
+            conversation.id,
+            author=Author.customer(visitor.contact_id, name),
+            body=text,
+            client_id=client_id,
+            meta={"offline": True},
+        )
+    return await request_callback(
+        session, widget, visitor, conversation.id, phone=phone, preferred_time=preferred_time
+    )
 
 
 def needs_auto_reply(history: Sequence[MessageView], now: Any) -> bool:

@@ -31,7 +31,10 @@
     typingTimer: null,
     lastTypingSent: 0,
     transcriptByEmail: false, // the server sends mail: offer the chat transcript by email
-    email: null // the visitor's address, when they gave one (pre-chat, 留言, host page)
+    email: null, // the visitor's address, when they gave one (pre-chat, 留言, host page)
+    mode: "chat", // what the widget offers first: chat, offline_message, callback, bot_only
+    queue: null, // the last place in line: {conversation_id, waiting, position, wait_minutes, ...}
+    queueTimer: null
   };
 
   function readJson(id) {
@@ -211,6 +214,7 @@
         state.contactId = session.contact_id;
         state.widget = session.widget;
         state.online = session.online;
+        state.mode = session.mode || "chat";
         state.transcriptByEmail = !!session.transcript_by_email;
         store("token", session.token);
         if (session.conversation) {
@@ -228,15 +232,20 @@
   }
 
   function show(id) {
-    ["kf-loading", "kf-prechat", "kf-offline", "kf-thanks", "kf-chat"].forEach(function (pane) {
+    ["kf-loading", "kf-prechat", "kf-offline", "kf-callback-start", "kf-thanks", "kf-chat"].forEach(function (pane) {
       $(pane).hidden = pane !== id;
     });
   }
 
   function showStart() {
     state.conversation = null;
+    state.queue = null;
     refreshTranscript();
-    if (!state.online) {
+    refreshQueueBanner();
+    showNote();
+    if (state.mode === "callback") {
+      show("kf-callback-start");
+    } else if (!state.online && state.mode !== "bot_only") {
       show("kf-offline");
     } else if (state.widget.prechat.enabled && state.widget.prechat.fields.length) {
       show("kf-prechat");
@@ -255,6 +264,9 @@
     var ended = conversation.status === "closed";
     $("kf-ended").hidden = !ended;
     $("kf-composer").hidden = ended;
+    showNote();
+    refreshQueueBanner();
+    fetchQueue();
     fetchMissing();
   }
 
@@ -334,6 +346,7 @@
       .then(function () {
         fieldErrors(form, null);
         form.reset();
+        $("kf-thanks-text").textContent = THANKS;
         show("kf-thanks");
       })
       .catch(function (error) {
@@ -418,6 +431,13 @@
     } else if (message.author_kind === "system" && message.kind === "transcript") {
       // "Transcript emailed to <address>": the address is the last word.
       systemText = T.transcript_line.replace("%(email)s", String(message.body || "").split(" ").pop());
+    } else if (message.author_kind === "system" && message.kind === "offline") {
+      // "Left a message; reply by email to <address>": the address is the last word.
+      systemText = T.offline_line.replace("%(email)s", String(message.body || "").split(" ").pop());
+    } else if (message.author_kind === "system" && message.kind === "callback") {
+      // "Callback requested: <number> (<when>)": what follows the colon is the visitor's own text.
+      var details = String(message.body || "");
+      systemText = T.callback_line.replace("%(details)s", details.slice(details.indexOf(":") + 1).trim());
     }
     appendText(bubble, systemText || message.body);
     (message.attachments || []).forEach(function (item) {
@@ -655,6 +675,7 @@
           state.conversation = result.conversation;
           refreshTranscript();
           renderAll(result.messages);
+          fetchQueue();
         })
         .catch(function (error) {
           handleSendError(entry, error.status, error.message);
@@ -730,6 +751,7 @@
       state.conversation = result.conversation;
       refreshTranscript();
       renderAll(result.messages);
+      fetchQueue();
       return result.conversation;
     });
   }
@@ -865,6 +887,210 @@
       });
   });
 
+  // -- waiting: the place in line, 留言 instead, a callback --------------------------------------------
+  var QUEUE_POLL_MS = 60000; // also refetched now and then: far back in a long line no signal comes
+  var THANKS = $("kf-thanks-text").textContent; // the 留言 form's; the callback form says its own
+
+  function waitingHere() {
+    var c = state.conversation;
+    return !!(c && c.id && c.status === "open" && !c.offline);
+  }
+
+  function fetchQueue() {
+    window.clearTimeout(state.queueTimer);
+    if (!waitingHere()) {
+      showQueue(null);
+      return;
+    }
+    var id = state.conversation.id;
+    api("GET", "/conversations/" + id + "/queue")
+      .then(function (data) {
+        showQueue(data);
+      })
+      .catch(function () {});
+  }
+
+  function showQueue(data) {
+    var current = state.conversation;
+    if (data && (!current || data.conversation_id !== current.id)) {
+      return; // about another (older) conversation of this visitor
+    }
+    state.queue = data && data.waiting && waitingHere() ? data : null;
+    refreshQueueBanner();
+    window.clearTimeout(state.queueTimer);
+    if (state.queue) {
+      state.queueTimer = window.setTimeout(fetchQueue, QUEUE_POLL_MS);
+    }
+  }
+
+  function queueText(q) {
+    if (q.open === false) {
+      return T.queue_closed;
+    }
+    if (!q.present) {
+      return T.queue_nobody;
+    }
+    var ahead = Math.max(0, (q.position || 1) - 1);
+    var text = ahead > 0 ? T.queue_ahead.replace("%(n)s", String(ahead)) : T.queue_next;
+    if (q.wait_minutes) {
+      text += " · " + T.queue_wait.replace("%(m)s", String(q.wait_minutes));
+    }
+    return text;
+  }
+
+  function refreshQueueBanner() {
+    var banner = $("kf-queue");
+    var q = state.queue;
+    var c = state.conversation;
+    if (!q) {
+      banner.hidden = true;
+      delete banner.dataset.position;
+      closeDrawer("kf-leave", false);
+      closeDrawer("kf-callback", false);
+    } else {
+      var text = queueText(q);
+      if ($("kf-queue-text").textContent !== text) {
+        $("kf-queue-text").textContent = text; // only on change: screen readers announce each change
+      }
+      banner.dataset.position = String(q.position);
+      banner.dataset.present = q.present ? "1" : "0";
+      banner.hidden = false;
+    }
+    var done = "";
+    if (c && c.offline && c.reply_email) {
+      done = T.left_message.replace("%(email)s", c.reply_email);
+    } else if (q && c && c.callback && c.callback.phone) {
+      done = T.callback_requested.replace("%(phone)s", c.callback.phone);
+    }
+    $("kf-queue-done").textContent = done;
+    $("kf-queue-done").hidden = !done;
+    $("kf-callback-open").hidden = !!(c && c.callback);
+  }
+
+  function showNote() {
+    var note = $("kf-note");
+    var text = "";
+    if (state.mode === "bot_only") {
+      text = (state.widget && state.widget.texts && state.widget.texts.away) || T.bot_only;
+    }
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  function openDrawer(id, focus) {
+    closeDrawer(id === "kf-leave" ? "kf-callback" : "kf-leave", false);
+    var form = $(id);
+    fieldErrors(form, null);
+    form.hidden = false;
+    $(id + "-open").setAttribute("aria-expanded", "true");
+    $(focus).focus();
+  }
+
+  function closeDrawer(id, focusButton) {
+    var form = $(id);
+    if (form.hidden) {
+      return;
+    }
+    form.hidden = true;
+    var button = $(id + "-open");
+    button.setAttribute("aria-expanded", "false");
+    if (focusButton && !button.hidden && !$("kf-queue").hidden) {
+      button.focus();
+    }
+  }
+
+  ["kf-leave", "kf-callback"].forEach(function (id) {
+    $(id + "-open").addEventListener("click", function () {
+      if (!$(id).hidden) {
+        closeDrawer(id, true);
+      } else if (id === "kf-leave") {
+        var input = $("kf-l-email");
+        if (!input.value) {
+          input.value = state.email || load("email") || "";
+        }
+        openDrawer(id, input.value ? "kf-l-body" : "kf-l-email");
+      } else {
+        openDrawer(id, "kf-c-phone");
+      }
+    });
+    $(id + "-close").addEventListener("click", function () {
+      closeDrawer(id, true);
+    });
+    $(id).addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeDrawer(id, true);
+      }
+    });
+  });
+
+  function submitDrawer(form, button, path, body, done) {
+    if (!state.conversation || button.disabled) {
+      return;
+    }
+    button.disabled = true;
+    api("POST", "/conversations/" + state.conversation.id + path, body)
+      .then(function (result) {
+        fieldErrors(form, null);
+        form.reset();
+        if (state.conversation && result.conversation && result.conversation.id === state.conversation.id) {
+          state.conversation = result.conversation;
+        }
+        done(result);
+        fetchMissing();
+      })
+      .catch(function (error) {
+        fieldErrors(form, error);
+        if (error.status === 409) {
+          fetchQueue(); // taken meanwhile: the banner goes
+        }
+      })
+      .then(function () {
+        button.disabled = false;
+      });
+  }
+
+  $("kf-leave").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var body = { email: $("kf-l-email").value.trim() || null, body: $("kf-l-body").value.trim(), client_id: uuid() };
+    submitDrawer(form, $("kf-leave-send"), "/offline", body, function (result) {
+      rememberEmail(result.email);
+      closeDrawer("kf-leave", false);
+      showQueue(null); // a 留言 waits for the morning, not in front of the screen
+      $("kf-input").focus();
+    });
+  });
+
+  $("kf-callback").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var body = { phone: $("kf-c-phone").value.trim(), preferred_time: $("kf-c-time").value.trim() || null };
+    submitDrawer(form, $("kf-callback-send"), "/callback", body, function () {
+      closeDrawer("kf-callback", false);
+      refreshQueueBanner();
+      $("kf-queue-done").focus();
+    });
+  });
+
+  $("kf-callback-start-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var values = formValues(form);
+    values.client_id = uuid();
+    api("POST", "/callback", values)
+      .then(function (result) {
+        fieldErrors(form, null);
+        form.reset();
+        var phone = (result.conversation.callback && result.conversation.callback.phone) || values.phone;
+        $("kf-thanks-text").textContent = T.callback_requested.replace("%(phone)s", phone);
+        show("kf-thanks");
+      })
+      .catch(function (error) {
+        fieldErrors(form, error);
+      });
+  });
+
   // -- the socket ---------------------------------------------------------------------------------------
   function sendCommand(command) {
     if (state.socket && state.socketOpen) {
@@ -922,6 +1148,7 @@
         store("last_id", frame.last_id);
       }
       fetchMissing().then(flushOutbox);
+      fetchQueue(); // signals have no history: what changed while we were away comes over HTTP
     } else if (frame.type === "event" && frame.topic === topic()) {
       store("last_id", frame.id);
       onEvent(frame.event, frame.data || {});
@@ -954,6 +1181,9 @@
       } else {
         render(data);
       }
+      if (data.author_kind === "agent" && state.queue) {
+        fetchQueue(); // an agent answers: the banner goes (its signal may come a moment later)
+      }
       markRead();
     } else if (name === "conversation.read" && current && data.conversation_id === current.id) {
       if (data.reader !== "customer") {
@@ -965,6 +1195,11 @@
       var ended = data.status === "closed";
       $("kf-ended").hidden = !ended;
       $("kf-composer").hidden = ended;
+      if (data.status !== "open") {
+        showQueue(null);
+      } else {
+        fetchQueue();
+      }
     } else if (name === "message.revised" && current && data.conversation_id === current.id) {
       var node = state.shown[data.seq];
       if (node) {
@@ -976,6 +1211,10 @@
   }
 
   function onSignal(name, data) {
+    if (name === "queue.position") {
+      showQueue(data);
+      return;
+    }
     if (name !== "typing" || data.who === "customer") {
       return;
     }
