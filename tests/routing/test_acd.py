@@ -281,3 +281,30 @@ async def test_after_hours_overflow_sends_the_conversation_to_the_night_team(
     assert await assignee(kernel, waiting) == owl.id
     async with kernel.db.reader() as session:
         assert await session.scalar(select(Conversation.queue_id).where(Conversation.id == waiting)) == night
+
+
+async def test_more_capacity_or_a_relaxed_queue_assigns_what_waits(kernel: Kernel, factory: Factory) -> None:
+    from kefu.routing import config
+
+    team = await factory.team()
+    agent = await factory.user(Role.agent, team_ids=[team])
+    async with kernel.db.transaction() as session:
+        await config.set_agent_capacity(session, TEST_ACTOR, agent.id, {"web_chat": 1})
+    await presence(kernel, agent.id, PresenceState.online)
+    first, second = [await new_conversation(kernel, team) for _ in range(2)]
+    assert [await assignee(kernel, c) for c in (first, second)] == [agent.id, None]
+    async with kernel.db.transaction() as session:  # the admin gives the agent room for one more
+        await config.set_agent_capacity(session, TEST_ACTOR, agent.id, {"web_chat": 2})
+    assert await assignee(kernel, second) == agent.id
+
+    other = await factory.team()
+    billing = await factory.user(Role.agent, team_ids=[other])
+    async with kernel.db.transaction() as session:
+        made = await config.create_skill(session, TEST_ACTOR, name="对公账户")
+        await config.update_queue_settings(session, TEST_ACTOR, other, skills={made.id: 2})
+    await presence(kernel, billing.id, PresenceState.online)
+    third = await new_conversation(kernel, other)
+    assert await assignee(kernel, third) is None  # the agent lacks the skill
+    async with kernel.db.transaction() as session:  # the queue stops requiring it
+        await config.update_queue_settings(session, TEST_ACTOR, other, skills={})
+    assert await assignee(kernel, third) == billing.id

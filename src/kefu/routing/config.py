@@ -30,8 +30,10 @@ from kefu.conversations import Channel, Contact, get_contact
 from kefu.platform.audit import Actor, record_audit
 from kefu.platform.db import utcnow
 from kefu.platform.errors import Conflict, InvalidInput, NotFound
+from kefu.platform.events import record_event
 from kefu.platform.validation import clean_name, clean_text
 from kefu.routing.engine import DEFAULT_WEIGHTS, QueueRule, Strategy
+from kefu.routing.events import RoutingChanged
 from kefu.routing.models import (
     AgentCapacity,
     AgentSkill,
@@ -332,6 +334,7 @@ async def set_agent_skills(
         target_label=user.name,
         skills={skills[k].name: v for k, v in sorted(wanted.items())},
     )
+    record_event(session, RoutingChanged(user_id))
     return wanted
 
 
@@ -370,6 +373,7 @@ async def set_agent_capacity(
         target_label=user.name,
         capacity=dict(sorted(wanted.items())),
     )
+    record_event(session, RoutingChanged(user_id))
     return wanted
 
 
@@ -500,6 +504,7 @@ async def update_channel_settings(
             target_label=known.value,
             changes=changes,
         )
+        record_event(session, RoutingChanged())
     return row
 
 
@@ -690,6 +695,7 @@ async def update_queue_settings(
             target_label=team.name,
             changes=changes,
         )
+        record_event(session, RoutingChanged())
     return after
 
 

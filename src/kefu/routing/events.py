@@ -22,3 +22,12 @@ class PresenceChanged(Event):
 
     def topics(self) -> Sequence[str]:
         return ("presence", f"user:{self.user_id}")
+
+
+@dataclass(frozen=True)
+class RoutingChanged(Event):
+    """Routing configuration that may let someone take a waiting conversation changed: an agent's
+    skills or capacity (``user_id``), or a queue's or channel's settings (``user_id`` None)."""
+
+    name: ClassVar[str] = "routing.changed"
+    user_id: int | None = None

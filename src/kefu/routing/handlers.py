@@ -1,5 +1,6 @@
 """Routing's reactions to events: every change that adds a waiting conversation or frees an agent's
-room triggers a decision.
+room (presence, a conversation ending or handed over, more capacity or skills, new queue
+settings) triggers a decision.
 
 Handlers run after the commit that recorded the event, each decision in its own transaction,
 and never raise into the dispatcher: a failure is logged and the minute sweep repairs it.
@@ -21,7 +22,7 @@ from kefu.platform.errors import NotFound
 from kefu.platform.kernel import Kernel
 from kefu.routing import jobs, sla
 from kefu.routing.assignment import assign_waiting, serve_agent
-from kefu.routing.events import PresenceChanged
+from kefu.routing.events import PresenceChanged, RoutingChanged
 from kefu.routing.rules import PresenceState
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,18 @@ def register(kernel: Kernel) -> None:
             except Exception:
                 log.exception("re-ranking conversation %s failed", event.conversation_id)
 
+    async def on_routing_changed(event: RoutingChanged) -> None:
+        """Capacity, skills or queue settings changed: whoever may now take something, does."""
+        if event.user_id is not None:
+            await serve(event.user_id)
+            return
+        try:
+            await jobs.assign_all_waiting(db)
+        except Exception:
+            log.exception("assigning after a routing change failed")
+
     kernel.dispatcher.subscribe(ConversationQueued, on_queued)
+    kernel.dispatcher.subscribe(RoutingChanged, on_routing_changed)
     kernel.dispatcher.subscribe(PresenceChanged, on_presence)
     kernel.dispatcher.subscribe(ConversationAssigned, on_assigned)
     kernel.dispatcher.subscribe(ConversationStatusChanged, on_status)
